@@ -1,0 +1,52 @@
+"""Task registry: names such as ``examples/circle_packing`` map to lazily imported classes.
+
+Domain packages add themselves to ``_BUILTIN`` (a "module:Class" string, so that
+listing tasks imports nothing heavy). Third-party code may call
+:func:`register` at import time.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from synthloop.core.task import Task
+
+_BUILTIN: dict[str, str] = {
+    "examples/circle_packing": "synthloop.tasks.examples.circle_packing:CirclePacking",
+    "examples/constant": "synthloop.tasks.examples.constant:Constant",
+}
+_EXTRA: dict[str, type[Task]] = {}
+
+
+class UnknownTask(KeyError):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+    def __str__(self) -> str:
+        return f"unknown task {self.name!r}; valid tasks: {', '.join(task_names())}"
+
+
+def register(name: str, cls: type[Task] | str) -> None:
+    if isinstance(cls, str):
+        _BUILTIN[name] = cls
+    else:
+        _EXTRA[name] = cls
+
+
+def task_names() -> list[str]:
+    return sorted({*_BUILTIN, *_EXTRA})
+
+
+def task_class(name: str) -> type[Task]:
+    if name in _EXTRA:
+        return _EXTRA[name]
+    if name not in _BUILTIN:
+        raise UnknownTask(name)
+    module, _, attr = _BUILTIN[name].partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def make_task(name: str, options: dict[str, Any] | None = None) -> Task:
+    return task_class(name)(options or {})
