@@ -49,4 +49,16 @@ def task_class(name: str) -> type[Task]:
 
 
 def make_task(name: str, options: dict[str, Any] | None = None) -> Task:
-    return task_class(name)(options or {})
+    """Build a task; bad options raise ConfigError naming the option and the valid ones."""
+    from pydantic import ValidationError
+
+    from synthloop.config import ConfigError
+
+    cls = task_class(name)
+    try:
+        return cls(options or {})
+    except ValidationError as e:
+        first = e.errors()[0]
+        loc = ".".join(str(x) for x in first["loc"]) or "options"
+        valid = ", ".join(cls.Options.model_fields) or "(none)"
+        raise ConfigError(f"bad option {loc!r} for task {name}: {first['msg']}; valid options: {valid}") from None

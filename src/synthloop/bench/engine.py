@@ -1,0 +1,177 @@
+"""Engine overhead per iteration, against a zero-latency fake LLM and a trivial evaluator.
+
+What is measured: a full `one_plus_one` run on `examples/constant` with the
+real OpenAI SDK talking to a fake OpenAI-compatible server on 127.0.0.1 that
+answers at once with a SEARCH/REPLACE edit of the tunable constant, full
+sandboxing on (every candidate in a fresh, isolated process), the run
+database and artifacts written as in any run. The LLM takes ~0 ms and the
+evaluator ~0.05 ms, so the time per iteration is the framework's overhead.
+
+* ``steady_ms``: (last LLM request - first) / (requests - 1), from the
+  server's own timestamps (excludes start-up and the final report);
+* ``all_in_ms``: wall time of the whole run / iterations;
+* ``windows_ms``: steady time per iteration in consecutive windows, to show
+  that the cost stays flat as the run grows.
+
+If OpenEvolve is installed (``openevolve-run`` on PATH, or ``--openevolve-bin``)
+it runs on the same fake server and the same trivial problem side by side and
+the ratios are printed; otherwise the ratios are against the figures measured
+for OpenEvolve 0.4.0 on this machine kind (shared/specs/openevolve_overhead.md),
+labelled as such.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+TUNABLE = re.compile(r"^(?P<indent>[ \t]*)x = (?P<val>[-+0-9.eE]+)  # tunable[ \t]*$", re.MULTILINE)
+
+# OpenEvolve 0.4.0, default config (1 worker), zero-latency fake LLM, this machine kind (2 vCPU):
+# steady ms per iteration by run length, from shared/specs/openevolve_overhead.md §1 and §4.
+OPENEVOLVE_DOCUMENTED = {100: 6.1, 300: 8.0, 1000: 20.2, 3000: 44.8}
+
+
+def make_responder(seed: int = 1234):
+    rng = random.Random(seed)
+
+    def respond(req: dict[str, Any]) -> str:
+        text = "\n".join(m.get("content", "") for m in req.get("messages", []) if m.get("role") == "user")
+        m = None
+        for m in TUNABLE.finditer(text):
+            pass  # the last match is in the current program
+        if m is None:
+            return "no program found"
+        new = f"{m.group('indent')}x = {rng.random():.9f}  # tunable"
+        return f"Change the constant.\n\n<<<<<<< SEARCH\n{m.group(0)}\n=======\n{new}\n>>>>>>> REPLACE\n"
+
+    return respond
+
+
+def _windows(ts: list[float], n: int) -> list[dict[str, float]]:
+    out = []
+    if len(ts) < 2:
+        return out
+    size = max(n // 10, 50)
+    for a in range(0, len(ts) - 1, size):
+        b = min(a + size, len(ts) - 1)
+        if b > a:
+            out.append({"from": a, "to": b, "ms": 1000 * (ts[b] - ts[a]) / (b - a)})
+    return out
+
+
+def run_synthloop(iterations: int, concurrency: int, base_url: str, workdir: Path) -> dict[str, Any]:
+    from synthloop.config import build_config
+    from synthloop.runner import execute_run, prepare_run
+
+    cfg = build_config({
+        "task": "examples/constant",
+        "llm": {"model": "openai/fake-model", "base_url": base_url, "seed": None},
+        "search": {"strategy": "one_plus_one", "iterations": iterations, "concurrency": concurrency},
+        "execution": {"workers": max(2, concurrency)},
+        "out": str(workdir / f"run-c{concurrency}-n{iterations}"),
+    })
+    os.environ.setdefault("OPENAI_API_KEY", "sk-fake-benchmark-key")
+    t0 = time.perf_counter()
+    run_dir = prepare_run(cfg, announce=lambda s: None)
+    summary = execute_run(run_dir)
+    wall = time.perf_counter() - t0
+    return {"wall_s": wall, "summary": summary}
+
+
+def run_openevolve(binary: str, iterations: int, base_url: str, workdir: Path) -> float:
+    prob = workdir / "oe_problem"
+    prob.mkdir(exist_ok=True)
+    (prob / "initial_program.py").write_text(
+        "# EVOLVE-BLOCK-START\ndef value():\n    x = 0.100000000  # tunable\n    return x\n# EVOLVE-BLOCK-END\n\n\n"
+        "def run():\n    return value()\n")
+    (prob / "evaluator.py").write_text(
+        "import importlib.util\n\ndef evaluate(program_path):\n"
+        "    spec = importlib.util.spec_from_file_location('candidate', program_path)\n"
+        "    mod = importlib.util.module_from_spec(spec)\n    spec.loader.exec_module(mod)\n"
+        "    return {'combined_score': float(mod.run())}\n")
+    (prob / "config.yaml").write_text(
+        f'llm:\n  api_base: "{base_url}"\n  api_key: "fake-key"\n  models:\n    - name: "fake-model"\n'
+        "      weight: 1.0\n")
+    t0 = time.perf_counter()
+    subprocess.run([binary, str(prob / "initial_program.py"), str(prob / "evaluator.py"), "--config",
+                    str(prob / "config.yaml"), "--iterations", str(iterations), "--output",
+                    str(workdir / f"oe_out_{iterations}")], check=True, capture_output=True, timeout=1800)
+    return time.perf_counter() - t0
+
+
+def measure(server_cls: Any, fn: Any, *args: Any) -> dict[str, Any]:
+    with server_cls(make_responder()) as srv:
+        res = fn(*args, srv.base_url)
+        ts = [r.t for r in srv.requests if r.path.endswith("/chat/completions")]
+    n = len(ts)
+    steady = 1000 * (ts[-1] - ts[0]) / (n - 1) if n > 1 else float("nan")
+    return {"requests": n, "steady_ms": steady, "windows_ms": _windows(ts, n), "result": res}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from synthloop.testing.fake_llm import FakeOpenAIServer
+
+    ap = argparse.ArgumentParser(prog="synthloop bench engine", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--iterations", type=int, nargs="+", default=[100, 1000, 3000])
+    ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 4])
+    ap.add_argument("--openevolve-bin", default=shutil.which("openevolve-run"))
+    ap.add_argument("--openevolve-iterations", type=int, nargs="+", default=[100, 300, 1000])
+    ap.add_argument("--out", default=None, help="write the JSON here too")
+    a = ap.parse_args(argv)
+
+    results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+                               "synthloop": [], "openevolve": []}
+    with tempfile.TemporaryDirectory(prefix="synthloop-bench-") as tmp:
+        work = Path(tmp)
+        for c in a.concurrency:
+            for n in a.iterations:
+                m = measure(FakeOpenAIServer, lambda base, n=n, c=c: run_synthloop(n, c, base, work))
+                s = m["result"]["summary"]
+                row = {
+                    "iterations": n, "concurrency": c, "steady_ms": round(m["steady_ms"], 3),
+                    "all_in_ms": round(1000 * m["result"]["wall_s"] / max(n, 1), 3),
+                    "llm_requests": m["requests"], "candidates": s["totals"]["candidates"],
+                    "invalid": s["totals"]["invalid"],
+                    "windows_ms": [round(w["ms"], 3) for w in m["windows_ms"]],
+                }
+                results["synthloop"].append(row)
+                print(json.dumps({"synthloop": row}), file=sys.stderr)
+                shutil.rmtree(work / f"run-c{c}-n{n}", ignore_errors=True)
+        if a.openevolve_bin:
+            for n in a.openevolve_iterations:
+                m = measure(FakeOpenAIServer, lambda base, n=n: run_openevolve(a.openevolve_bin, n, base, work))
+                row = {"iterations": n, "workers": 1, "steady_ms": round(m["steady_ms"], 3),
+                       "all_in_ms": round(1000 * m["result"] / n, 3), "llm_requests": m["requests"]}
+                results["openevolve"].append(row)
+                print(json.dumps({"openevolve": row}), file=sys.stderr)
+    baseline = {r["iterations"]: r["steady_ms"] for r in results["openevolve"]}
+    source = "measured side by side"
+    if not baseline:
+        baseline, source = OPENEVOLVE_DOCUMENTED, "OpenEvolve 0.4.0 as documented for this machine kind (not rerun)"
+    ratios = []
+    for r in results["synthloop"]:
+        ref_n = min(baseline, key=lambda k: abs(k - r["iterations"]))
+        ratios.append({"iterations": r["iterations"], "concurrency": r["concurrency"], "openevolve_iterations": ref_n,
+                       "openevolve_steady_ms": baseline[ref_n], "synthloop_steady_ms": r["steady_ms"],
+                       "openevolve_over_synthloop": round(baseline[ref_n] / r["steady_ms"], 2)})
+    results["ratios"] = {"baseline": source, "rows": ratios, "target": ">= 5x (synthloop at most 1/5 of OpenEvolve)"}
+    text = json.dumps(results, indent=1)
+    print(text)
+    if a.out:
+        Path(a.out).write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,341 @@
+"""The `synthloop` command line.
+
+Every user mistake (unknown task, model, strategy or config key; a malformed
+file) ends in one line on stderr naming the problem and the valid choices,
+with exit code 2 and no traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from synthloop.config import ConfigError, apply_override, build_config, load_yaml
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="synthloop: a frozen LLM as an optimizer in algorithm space.")
+err = Console(stderr=True)
+out = Console()
+
+
+class UsageError(Exception):
+    """A one-line user error (exit code 2)."""
+
+
+def _fail(msg: str) -> None:
+    raise UsageError(msg)
+
+
+# ---------------------------------------------------------------- tasks
+@app.command("tasks")
+def tasks_cmd(as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
+    """List the built-in tasks."""
+    from synthloop.tasks.registry import task_class, task_names
+
+    rows = []
+    for name in task_names():
+        try:
+            cls = task_class(name)
+            rows.append({"name": name, "description": cls.description})
+        except Exception as e:  # an optional dependency missing for one task must not hide the others
+            rows.append({"name": name, "description": f"(unavailable: {type(e).__name__}: {e})"})
+    if as_json:
+        print(json.dumps(rows, indent=1))
+        return
+    for r in rows:
+        out.print(f"[bold]{r['name']}[/bold]  {r['description']}")
+
+
+# ---------------------------------------------------------------- run
+def _progress_printer(total: int, quiet: bool):
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    if quiet:
+        return None, (lambda info: None)
+    prog = Progress(
+        TextColumn("[bold]gen {task.fields[gen]}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+        TextColumn("best {task.fields[best]}"), TextColumn("tokens {task.fields[tokens]}"),
+        TextColumn("${task.fields[cost]}"), TimeElapsedColumn(), TimeRemainingColumn(), console=err,
+        transient=False,
+    )
+    tid = prog.add_task("run", total=total, gen=0, best="-", tokens=0, cost="0.0000")
+
+    def update(info: dict[str, Any]) -> None:
+        best = info.get("best")
+        prog.update(tid, advance=1, gen=info["generation"], best=f"{best:.6g}" if best is not None else "-",
+                    tokens=info["tokens"], cost=f"{info['cost_usd']:.4f}")
+
+    return prog, update
+
+
+def _run_and_report(run_dir: Path, total: int, quiet: bool, as_json: bool, iterations: int | None = None) -> None:
+    from synthloop.runner import execute_run
+
+    prog, update = _progress_printer(total, quiet)
+    if prog is not None:
+        prog.start()
+    try:
+        summary = execute_run(run_dir, update, iterations=iterations)
+    finally:
+        if prog is not None:
+            prog.stop()
+    if as_json:
+        print(json.dumps(summary, default=str))
+    else:
+        _print_summary(summary)
+
+
+@app.command("run")
+def run_cmd(
+    task: str | None = typer.Argument(None, help="task name (see `synthloop tasks`); or set in --config"),
+    model: str | None = typer.Option(None, help="openai/<m>, anthropic/<m>, ollama/<m>, replay:<run-dir>, mutate"),
+    base_url: str | None = typer.Option(None, help="OpenAI-compatible server URL"),
+    strategy: str | None = typer.Option(None, help="refine, one_plus_one, best_of_n"),
+    iterations: int | None = typer.Option(None, help="refine: K; one_plus_one: children; best_of_n: N"),
+    feedback: str | None = typer.Option(None, help="sparse, dense, bit, none"),
+    executor: str | None = typer.Option(None, help="local or ray"),
+    ray_address: str | None = typer.Option(None, help="Ray cluster address (executor ray)"),
+    workers: int | None = typer.Option(None, help="sandboxed worker processes"),
+    concurrency: int | None = typer.Option(None, help="proposals in flight at once"),
+    max_cost_usd: float | None = typer.Option(None, help="stop when LLM spend reaches this"),
+    max_llm_calls: int | None = typer.Option(None, help="stop after this many LLM calls"),
+    max_wall: float | None = typer.Option(None, help="stop after this many seconds"),
+    out_dir: Path | None = typer.Option(None, "--out", help="run directory (default runs/<run-id>)"),
+    config: Path | None = typer.Option(None, "--config", help="YAML file with any of these settings"),
+    sets: list[str] = typer.Option([], "--set", help="override any config key: a.b=value (repeatable)"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
+    as_json: bool = typer.Option(False, "--json", help="print the final summary as JSON"),
+) -> None:
+    """Run a search on TASK and write runs/<run-id>/ (config, database, artifacts, report)."""
+    from synthloop.runner import prepare_run
+    from synthloop.tasks.registry import make_task
+
+    data: dict[str, Any] = load_yaml(config) if config else {}
+    flags = {
+        "task": task, "llm.model": model, "llm.base_url": base_url, "search.strategy": strategy,
+        "search.iterations": iterations, "feedback.mode": feedback, "execution.executor": executor,
+        "execution.ray_address": ray_address, "execution.workers": workers, "search.concurrency": concurrency,
+        "budget.max_cost_usd": max_cost_usd, "budget.max_llm_calls": max_llm_calls, "budget.max_wall_s": max_wall,
+        "out": str(out_dir) if out_dir else None,
+    }
+    for key, value in flags.items():
+        if value is not None:
+            node = data
+            *head, last = key.split(".")
+            for h in head:
+                node = node.setdefault(h, {})
+            node[last] = value
+    for s in sets:
+        apply_override(data, s)
+    if not data.get("task"):
+        _fail("no task given: pass TASK or set `task:` in --config; see `synthloop tasks`")
+    cfg = build_config(data)
+    make_task(cfg.task, cfg.task_options)  # unknown task or bad task option fails here, before any work
+    from synthloop.llm.factory import make_synthesizer  # validate the model string early
+    if cfg.llm.model:
+        make_synthesizer(cfg.llm.model, base_url=cfg.llm.base_url)
+    run_dir = prepare_run(cfg, announce=lambda line: err.print(line))
+    err.print(f"run directory: {run_dir}")
+    _run_and_report(run_dir, cfg.search.iterations + 1, quiet, as_json)
+
+
+@app.command("resume")
+def resume_cmd(
+    run: Path = typer.Argument(..., help="run directory"),
+    iterations: int | None = typer.Option(None, help="raise the iteration target"),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Continue a run after a crash, kill -9 or budget stop. Completed work is never redone."""
+    from synthloop.runner import load_run_config
+
+    cfg = load_run_config(run)
+    _run_and_report(run, (iterations or cfg.search.iterations) + 1, quiet, as_json, iterations)
+
+
+# ---------------------------------------------------------------- show
+def _print_summary(s: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    synth = s.get("synthesizer") or {}
+    kind = synth.get("kind")
+    label = f"{synth.get('name')} ({'offline baseline, no LLM' if kind == 'baseline' else kind})"
+    out.print(f"[bold]{s['task']}[/bold]  run {s['run_dir']}  synthesizer {label}  status {s['status']}")
+    if s.get("stopped"):
+        out.print(f"[yellow]stopped early: {s['stopped']}[/yellow]")
+    t = Table("generation", "proposals", "valid", "best", "best so far")
+    for it in s["iterations"]:
+        fmt = lambda v: "-" if v is None else f"{v:.6g}"  # noqa: E731
+        t.add_row(str(it["generation"]), str(it["proposals"]), str(it["valid"]), fmt(it["best"]), fmt(it["best_so_far"]))
+    out.print(t)
+    b = s.get("best")
+    if b:
+        ref = s.get("reference")
+        extra = f" (reference {ref[0]}: {ref[1]})" if ref else ""
+        out.print(f"best: candidate #{b['id']} (generation {b['generation']}) {s['objective']} = "
+                  f"{b['selection_score']:.6g}{extra}  artifact {b['artifact']}")
+    g = s.get("gate") or {}
+    if g.get("rows"):
+        gt = Table("role", "candidate", "in-distribution", "held-out", "drop", "verdict")
+        for r in g["rows"]:
+            fmt = lambda v: "-" if v is None else f"{v:.6g}"  # noqa: E731
+            drop = "-" if r["relative_drop"] is None else f"{100 * r['relative_drop']:.1f}%"
+            gt.add_row(r["role"], str(r["candidate"]), fmt(r["in_distribution"]), fmt(r["heldout"]), drop,
+                       "[red]FLAGGED[/red]" if r["flagged"] else "ok")
+        out.print(f"held-out gate: {g['status']} (flag if drop > {100 * g.get('max_drop', 0):.1f}%)")
+        out.print(gt)
+    elif g:
+        out.print(f"held-out gate: {g.get('status')}")
+    tot = s["totals"]
+    out.print(f"LLM calls {tot['calls']} ({tot['errors']} failed), tokens in {tot['input_tokens']} out "
+              f"{tot['output_tokens']}, cost ${tot['cost_usd']:.4f}, wall {tot['wall_s']:.1f} s, "
+              f"candidates {tot['candidates']} ({tot['invalid']} invalid)")
+
+
+@app.command("show")
+def show_cmd(run: Path = typer.Argument(..., help="run directory"),
+             as_json: bool = typer.Option(False, "--json", help="one JSON object for scripts")) -> None:
+    """Summarise a run: best, per-iteration scores, held-out verdict, tokens, cost."""
+    from synthloop.report.summary import summarize
+
+    if not (run / "run.sqlite").is_file():
+        _fail(f"{str(run)!r} is not a run directory (no run.sqlite)")
+    s = summarize(run)
+    if as_json:
+        print(json.dumps(s, default=str))
+    else:
+        _print_summary(s)
+
+
+# ---------------------------------------------------------------- eval
+@app.command("eval", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def eval_cmd(
+    ctx: typer.Context,
+    task: str = typer.Argument(..., help="task name"),
+    artifact: Path | None = typer.Option(None, "--artifact", help="file holding the artifact"),
+    pool: str = typer.Option("feedback", help="feedback, selection, heldout or all"),
+    sets: list[str] = typer.Option([], "--set", help="task option: key=value (repeatable)"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Evaluate one artifact on a task, in the sandbox, and print the result."""
+    if task.startswith("ssd/") and artifact is None:
+        from synthloop.tasks.ssd.cli import cli_eval
+
+        raise typer.Exit(cli_eval([task.split("/", 1)[1], *ctx.args, *(["--json"] if as_json else [])]))
+    if ctx.args:
+        _fail(f"unexpected arguments {' '.join(ctx.args)!r}; see `synthloop eval --help`")
+    if artifact is None:
+        _fail("--artifact FILE is required")
+    if not artifact.is_file():
+        _fail(f"artifact file {str(artifact)!r} does not exist")
+    from synthloop.core.types import POOLS, Artifact
+    from synthloop.tasks.registry import make_task
+
+    opts: dict[str, Any] = {}
+    for s in sets:
+        k, _, v = s.partition("=")
+        if not _:
+            _fail(f"--set expects key=value, got {s!r}")
+        opts[k.removeprefix("task_options.")] = __import__("yaml").safe_load(v)
+    t = make_task(task, opts)
+    pools = list(POOLS) if pool == "all" else [pool]
+    if any(p not in POOLS for p in pools):
+        _fail(f"unknown pool {pool!r}; valid pools: {', '.join(POOLS)}, all")
+    art = Artifact(artifact.read_text(), t.language)
+    result = evaluate_artifact(t, task, art, pools)
+    if as_json:
+        print(json.dumps(result, default=str))
+        return
+    for p, ev in result["pools"].items():
+        out.print(f"[bold]{p}[/bold]: valid={ev['valid']} score={ev['score']} metrics={ev['metrics']}")
+        for d in ev["diagnostics"][:20]:
+            out.print(f"  {d}")
+
+
+def evaluate_artifact(task: Any, task_name: str, art: Any, pools: list[str]) -> dict[str, Any]:
+    """Static checks, then sandboxed evaluation on the given pools (private values left out)."""
+    from synthloop.config import RunConfig
+    from synthloop.core.engine import Engine
+    from synthloop.execution import make_executor
+    from synthloop.store.db import RunDB
+
+    problems = task.validate(art)
+    if problems:
+        return {"valid": False, "problems": problems, "pools": {}}
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ex = make_executor("local", task, task_name, task.options.model_dump(), None, None)
+        ex.start()
+        try:
+            cfg = RunConfig(task=task_name)
+            eng = Engine(cfg, task, None, ex, RunDB(Path(tmp) / "eval.sqlite"), Path(tmp))  # type: ignore[arg-type]
+            evs = asyncio.run(eng.evaluate(art, [p for p in pools if task.pools().get(p)]))
+        finally:
+            ex.close()
+    return {"valid": all(e.valid for e in evs.values()), "problems": [],
+            "pools": {p: {k: v for k, v in e.to_dict().items() if k != "private"} for p, e in evs.items()}}
+
+
+# ---------------------------------------------------------------- bench
+@app.command("bench", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def bench_cmd(ctx: typer.Context, what: str = typer.Argument(..., help="engine, ssd or kernels")) -> None:
+    """Run a benchmark and print its figures as JSON."""
+    import importlib
+
+    targets = {"engine": "synthloop.bench.engine", "ssd": "synthloop.tasks.ssd.bench",
+               "kernels": "synthloop.tasks.kernels.bench"}
+    if what not in targets:
+        _fail(f"unknown benchmark {what!r}; valid choices: {', '.join(targets)}")
+    mod = importlib.import_module(targets[what])
+    raise typer.Exit(mod.main(list(ctx.args)))
+
+
+def _mount_optional() -> None:
+    import importlib
+
+    for name, module in (("ssd", "synthloop.tasks.ssd.cli"),):
+        try:
+            sub = importlib.import_module(module).app
+        except Exception:
+            continue
+        app.add_typer(sub, name=name, help=f"{name} domain commands")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: one-line errors with exit code 2 for user mistakes."""
+    from synthloop.llm.factory import UnknownModel
+    from synthloop.tasks.registry import UnknownTask
+
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["ssd"]:  # domain sub-apps import heavy modules (numba): mount only when asked for
+        _mount_optional()
+    try:
+        app(args=argv, standalone_mode=False)
+    except (UsageError, ConfigError, UnknownTask, UnknownModel) as e:
+        err.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except ValueError as e:  # pydantic task-option errors and similar
+        msg = str(e).splitlines()
+        err.print(f"error: {' '.join(x.strip() for x in msg[:3])}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except __import__("click").exceptions.ClickException as e:
+        err.print(f"error: {e.format_message()}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except __import__("click").exceptions.Abort:
+        sys.exit(130)
+    except KeyboardInterrupt:
+        err.print("interrupted; resume with `synthloop resume RUN`")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""Run summaries: the data behind `synthloop show`, report.json and the progress plot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from synthloop.store.db import RunDB
+
+
+def summarize(run_dir: Path, db: RunDB | None = None) -> dict[str, Any]:
+    """Everything a script needs about a run, as one JSON-ready dict (private values excluded)."""
+    own = db is None
+    db = db or RunDB(run_dir / "run.sqlite", readonly=True)
+    try:
+        evals: dict[int, dict[str, list[Any]]] = {}
+        for cid, _rep, ev in db.all_evaluations():
+            evals.setdefault(cid, {}).setdefault(ev.pool, []).append(ev)
+        cands = []
+        for row in db.candidates():
+            e = evals.get(row["id"], {})
+            fb = e.get("feedback", [None])[0]
+            sel = e.get("selection") or e.get("feedback") or []
+            sel_score = None
+            if sel and all(x.valid for x in sel):
+                sel_score = sum(float(x.score) for x in sel) / len(sel)
+            held = e.get("heldout", [None])[0]
+            cands.append({
+                "id": row["id"], "generation": row["generation"], "slot": row["slot"], "parent": row["parent_id"],
+                "origin": row["origin"], "status": row["status"], "attempts": row["attempts"],
+                "valid": bool(fb.valid) if fb else False,
+                "score": fb.score if fb else None, "selection_score": sel_score,
+                "heldout_score": held.score if held else None,
+                "metrics": fb.metrics if fb else {}, "error_kind": fb.error_kind if fb else row["status"],
+                "diagnostics": (fb.diagnostics if fb else ([row["note"]] if row["note"] else []))[:20],
+                "artifact": row["path"],
+            })
+        by_gen: dict[int, list[dict[str, Any]]] = {}
+        for c in cands:
+            by_gen.setdefault(c["generation"], []).append(c)
+        per_iter, running = [], None
+        for g in sorted(by_gen):
+            scores = [c["selection_score"] for c in by_gen[g] if c["selection_score"] is not None]
+            gbest = max(scores) if scores else None
+            if gbest is not None:
+                running = gbest if running is None else max(running, gbest)
+            per_iter.append({"generation": g, "proposals": len(by_gen[g]), "valid": len(scores), "best": gbest,
+                             "best_so_far": running})
+        best_id, final_id = db.get_meta("best"), db.get_meta("final")
+        pick = {c["id"]: c for c in cands}
+        synth = db.get_meta("synthesizer", {}) or {}
+        task = db.get_meta("task", {}) or {}
+        return {
+            "run_dir": str(run_dir), "task": task.get("name"), "objective": task.get("objective"),
+            "reference": task.get("reference"), "synthesizer": synth,
+            "status": db.get_meta("status"), "stopped": db.get_meta("stopped"),
+            "best": pick.get(best_id), "final": pick.get(final_id),
+            "iterations": per_iter, "candidates": cands, "gate": db.get_meta("gate"),
+            "totals": {**db.llm_totals(), "wall_s": db.get_meta("wall_s", 0.0), "candidates": len(cands),
+                       "invalid": sum(1 for c in cands if not c["valid"])},
+        }
+    finally:
+        if own:
+            db.close()
+
+
+def write_report(run_dir: Path, summary: dict[str, Any]) -> None:
+    (run_dir / "report.json").write_text(json.dumps(summary, indent=1, default=str))
+    try:
+        plot_progress(summary, run_dir / "progress.png")
+    except Exception as e:  # a plot must never lose a run's results
+        (run_dir / "progress.png.error").write_text(f"{type(e).__name__}: {e}\n")
+
+
+def plot_progress(summary: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cands = summary["candidates"]
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
+    xs = [c["id"] for c in cands if c["selection_score"] is not None]
+    ys = [c["selection_score"] for c in cands if c["selection_score"] is not None]
+    bad = [c["id"] for c in cands if c["selection_score"] is None]
+    ax.scatter(xs, ys, s=10, alpha=0.6, label="candidate (selection score)")
+    best, bx, by = None, [], []
+    for x, y in zip(xs, ys):
+        best = y if best is None else max(best, y)
+        bx.append(x)
+        by.append(best)
+    ax.step(bx, by, where="post", color="C1", label="best so far")
+    if bad and ys:
+        ax.scatter(bad, [min(ys)] * len(bad), marker="x", color="C3", s=14, label="invalid")
+    ref = summary.get("reference")
+    if ref:
+        ax.axhline(ref[0], ls="--", color="gray", label=f"reference {ref[0]} ({ref[1]})")
+    ax.set_xlabel("candidate")
+    ax.set_ylabel(summary.get("objective") or "score")
+    ax.set_title(f"{summary.get('task')} — {summary.get('synthesizer', {}).get('name', '?')}")
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
