@@ -91,8 +91,38 @@ def _run_and_report(run_dir: Path, total: int, quiet: bool, as_json: bool, itera
         _print_summary(summary)
 
 
-@app.command("run")
+def task_flags(task_name: str, args: list[str]) -> dict[str, Any]:
+    """Map extra `--some-option VALUE` flags to the task's own options (e.g. `--method epo_safe`)."""
+    import yaml
+
+    from synthloop.tasks.registry import task_class
+
+    fields = task_class(task_name).Options.model_fields
+    opts: dict[str, Any] = {}
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if not a.startswith("--"):
+            _fail(f"unexpected argument {a!r}; see `synthloop run --help`")
+        name, _, value = a[2:].partition("=")
+        key = name.replace("-", "_")
+        if key not in fields:
+            valid = ", ".join("--" + f.replace("_", "-") for f in fields) or "none"
+            _fail(f"unknown option {a.split('=')[0]!r} for {task_name}; its own options: {valid}")
+        if not _:
+            nxt = args[i + 1] if i + 1 < len(args) else None
+            if nxt is None or nxt.startswith("--"):
+                value = "true"
+            else:
+                value, i = nxt, i + 1
+        opts[key] = yaml.safe_load(value)
+        i += 1
+    return opts
+
+
+@app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def run_cmd(
+    ctx: typer.Context,
     task: str | None = typer.Argument(None, help="task name (see `synthloop tasks`); or set in --config"),
     model: str | None = typer.Option(None, help="openai/<m>, anthropic/<m>, ollama/<m>, replay:<run-dir>, mutate"),
     base_url: str | None = typer.Option(None, help="OpenAI-compatible server URL"),
@@ -112,7 +142,11 @@ def run_cmd(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar"),
     as_json: bool = typer.Option(False, "--json", help="print the final summary as JSON"),
 ) -> None:
-    """Run a search on TASK and write runs/<run-id>/ (config, database, artifacts, report)."""
+    """Run a search on TASK and write runs/<run-id>/ (config, database, artifacts, report).
+
+    Options of the task itself may be given as flags too (`--n 30` for circle packing), or as
+    `--set task_options.n=30`.
+    """
     from synthloop.runner import prepare_run
     from synthloop.tasks.registry import make_task
 
@@ -135,6 +169,8 @@ def run_cmd(
         apply_override(data, s)
     if not data.get("task"):
         _fail("no task given: pass TASK or set `task:` in --config; see `synthloop tasks`")
+    if ctx.args:
+        data.setdefault("task_options", {}).update(task_flags(data["task"], list(ctx.args)))
     cfg = build_config(data)
     make_task(cfg.task, cfg.task_options)  # unknown task or bad task option fails here, before any work
     from synthloop.llm.factory import make_synthesizer  # validate the model string early
@@ -170,7 +206,16 @@ def _print_summary(s: dict[str, Any]) -> None:
     if s.get("stopped"):
         out.print(f"[yellow]stopped early: {s['stopped']}[/yellow]")
     t = Table("generation", "proposals", "valid", "best", "best so far")
-    for it in s["iterations"]:
+    rows = s["iterations"]
+    if len(rows) > 25:  # long runs: the generations that raised the best, plus the first and the last
+        keep, prev = [], None
+        for i, it in enumerate(rows):
+            if i in (0, len(rows) - 1) or it["best_so_far"] != prev:
+                keep.append(it)
+            prev = it["best_so_far"]
+        t.title = f"{len(keep)} of {len(rows)} generations shown (those that raised the best; `--json` has all)"
+        rows = keep
+    for it in rows:
         fmt = lambda v: "-" if v is None else f"{v:.6g}"  # noqa: E731
         t.add_row(str(it["generation"]), str(it["proposals"]), str(it["valid"]), fmt(it["best"]), fmt(it["best_so_far"]))
     out.print(t)

@@ -89,7 +89,10 @@ def execute_run(run_dir: Path, progress: Progress | None = None, iterations: int
 
 
 async def _search(engine: Engine) -> None:
-    strategy = STRATEGIES[engine.cfg.search.strategy]
+    # A task may own its loop (e.g. safety specifications: acting episodes, then reflection); it gets the
+    # engine's recorded, budgeted primitives (ask / record / recorded / gate) instead of a generic strategy.
+    own = getattr(engine.task, "search", None)
+    strategy = own if callable(own) else STRATEGIES[engine.cfg.search.strategy]
     try:
         final = await strategy(engine)
     finally:
@@ -105,7 +108,8 @@ async def _search(engine: Engine) -> None:
         finalists.append(("final", final))
     for c in engine.ranked()[: engine.cfg.gate.top_k]:
         finalists.append(("top", c))
-    await engine.gate(finalists)
+    own_gate = getattr(engine.task, "gate", None)  # task-owned loops may score their held-out pool themselves
+    await (own_gate(engine, finalists) if callable(own_gate) else engine.gate(finalists))
     engine.db.set_meta("best", best.id if best else None)
     engine.db.set_meta("final", final.id if final else None)
     engine.db.set_meta("wall_s", engine.budget.wall_s)

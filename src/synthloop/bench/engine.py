@@ -110,18 +110,49 @@ def run_openevolve(binary: str, iterations: int, base_url: str, workdir: Path) -
     return time.perf_counter() - t0
 
 
-def measure(server_cls: Any, fn: Any, *args: Any) -> dict[str, Any]:
-    with server_cls(make_responder()) as srv:
-        res = fn(*args, srv.base_url)
-        ts = [r.t for r in srv.requests if r.path.endswith("/chat/completions")]
+def _serve(conn: Any) -> None:
+    from synthloop.testing.fake_llm import FakeOpenAIServer
+
+    with FakeOpenAIServer(make_responder()) as srv:
+        conn.send(srv.base_url)
+        conn.recv()  # wait for "stop"
+        conn.send([r.t for r in srv.requests if r.path.endswith("/chat/completions")])
+
+
+class ServerProcess:
+    """The fake LLM in its own process, as a real server would be: it must not share our GIL."""
+
+    def __enter__(self) -> ServerProcess:
+        import multiprocessing as mp
+
+        ctx = mp.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_serve, args=(child,), daemon=True)
+        self.proc.start()
+        self.base_url = self.conn.recv()
+        return self
+
+    def stop(self) -> list[float]:
+        self.conn.send("stop")
+        ts = self.conn.recv()
+        self.proc.join(5)
+        return ts
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc.is_alive():
+            self.proc.kill()
+
+
+def measure(fn: Any) -> dict[str, Any]:
+    with ServerProcess() as srv:
+        res = fn(srv.base_url)
+        ts = srv.stop()
     n = len(ts)
     steady = 1000 * (ts[-1] - ts[0]) / (n - 1) if n > 1 else float("nan")
     return {"requests": n, "steady_ms": steady, "windows_ms": _windows(ts, n), "result": res}
 
 
 def main(argv: list[str] | None = None) -> int:
-    from synthloop.testing.fake_llm import FakeOpenAIServer
-
     ap = argparse.ArgumentParser(prog="synthloop bench engine", description=__doc__.split("\n\n")[0])
     ap.add_argument("--iterations", type=int, nargs="+", default=[100, 1000, 3000])
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 4])
@@ -136,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         for c in a.concurrency:
             for n in a.iterations:
-                m = measure(FakeOpenAIServer, lambda base, n=n, c=c: run_synthloop(n, c, base, work))
+                m = measure(lambda base, n=n, c=c: run_synthloop(n, c, base, work))
                 s = m["result"]["summary"]
                 row = {
                     "iterations": n, "concurrency": c, "steady_ms": round(m["steady_ms"], 3),
@@ -150,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.rmtree(work / f"run-c{c}-n{n}", ignore_errors=True)
         if a.openevolve_bin:
             for n in a.openevolve_iterations:
-                m = measure(FakeOpenAIServer, lambda base, n=n: run_openevolve(a.openevolve_bin, n, base, work))
+                m = measure(lambda base, n=n: run_openevolve(a.openevolve_bin, n, base, work))
                 row = {"iterations": n, "workers": 1, "steady_ms": round(m["steady_ms"], 3),
                        "all_in_ms": round(1000 * m["result"] / n, 3), "llm_requests": m["requests"]}
                 results["openevolve"].append(row)

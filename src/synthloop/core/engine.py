@@ -241,6 +241,40 @@ class Engine:
         self._progress(cand)
         return cand
 
+    async def ask(self, gen: int, slot: int, attempt: int, messages: list[dict[str, str]],
+                  parent: Artifact | None = None) -> LLMResponse:
+        """One recorded, budgeted synthesizer call at address (gen, slot, attempt), for task-owned loops.
+
+        Reuses the stored answer when the same address and request were answered before a crash.
+        Raises BudgetExhausted before calling, LLMError when the call fails after retries.
+        """
+        return await self._ask(gen, slot, attempt, self._request(messages), parent)
+
+    def record(self, gen: int, slot: int, parent: Candidate | None, artifact: Artifact | None,
+               evals: dict[str, Evaluation], status: str = "evaluated", note: str = "") -> Candidate:
+        """Store a candidate and its evaluations evaluated by a task-owned loop (e.g. a specification)."""
+        path = self._write_artifact(gen, slot, artifact) if artifact else None
+        cid = self.db.add_candidate(generation=gen, slot=slot, parent_id=parent.id if parent else None, status=status,
+                                    sha=artifact.sha if artifact else None, language=self.task.language,
+                                    content=artifact.content if artifact else None, path=path, attempts=1,
+                                    note=note or None)
+        cand = Candidate(cid, gen, slot, parent.id if parent else None, artifact, status, note=note)
+        for ev in evals.values():
+            self.db.add_evaluation(cid, ev)
+            cand.evals[ev.pool] = [ev]
+        self._add(cand)
+        self._progress(cand)
+        return cand
+
+    def recorded(self, gen: int, slot: int) -> Candidate | None:
+        """The candidate stored at (gen, slot), if a previous session completed it (for resume)."""
+        row = self.db.candidate_at(gen, slot)
+        if row is None:
+            return None
+        cand = self._load(row)
+        self._add(cand)
+        return cand
+
     async def _ask(self, gen: int, slot: int, attempt: int, req: LLMRequest, parent: Artifact | None) -> LLMResponse:
         h = req.hash()
         row = self.db.conn.execute(

@@ -1,0 +1,135 @@
+"""What the OpenAI and Anthropic providers share: retries, timing, cost, key hygiene.
+
+A provider implements one method, :meth:`NetworkSynthesizer._attempt`, which
+performs a single HTTP call and either returns a parsed :class:`LLMResponse`
+(without attempts, latency or cost) or raises a :class:`Failure`. Everything
+around it (the retry loop, the per-call deadline, pricing, and making sure no
+API key can appear in an error message) lives here once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from abc import abstractmethod
+from typing import Any
+
+from synthloop.core.types import Artifact
+from synthloop.llm.base import LLMError, LLMRequest, LLMResponse, Synthesizer
+from synthloop.llm.pricing import Pricing, default_pricing
+from synthloop.llm.retry import Failure, RetryPolicy, call_with_retries, status_failure
+
+
+class ModelConfigError(ValueError):
+    """A synthesizer that cannot be built as asked (unknown model, no API key, no recording); one line for the user."""
+
+
+class NetworkSynthesizer(Synthesizer):
+    """Base for providers that call a model over HTTP through an official SDK."""
+
+    kind = "llm"
+    provider = "abstract"
+
+    def __init__(self, model: str, *, policy: RetryPolicy | None = None, pricing: Pricing | None = None,
+                 free: bool = False) -> None:
+        self.model = model
+        self.name = f"{self.provider}/{model}"
+        self.policy = policy or RetryPolicy()
+        self.pricing = pricing or default_pricing()
+        #: local servers (Ollama) cost nothing and count as priced
+        self.free = free
+        self._secrets: list[str] = []
+        self._client: Any = None
+        self._client_loop: asyncio.AbstractEventLoop | None = None
+
+    # -- for subclasses
+    @abstractmethod
+    async def _attempt(self, request: LLMRequest) -> LLMResponse:
+        """One HTTP call; raise :class:`Failure` on any fault."""
+
+    @abstractmethod
+    def _make_client(self) -> Any:
+        """A new SDK client (with the SDK's own retries off)."""
+
+    @property
+    def client(self) -> Any:
+        """The SDK client for the running event loop.
+
+        An async HTTP connection pool belongs to the loop it was created on; a
+        synthesizer reused under a new ``asyncio.run`` (a resumed run, the
+        held-out gate, tests) gets a fresh client instead of "Event loop is closed".
+        """
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._client_loop is not loop:
+            self._client = self._make_client()
+            self._client_loop = loop
+        return self._client
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None and self._client_loop is asyncio.get_running_loop():
+            await client.close()
+        self._client_loop = None
+
+    def _remember_secret(self, secret: str | None) -> None:
+        if secret and len(secret) >= 8:
+            self._secrets.append(secret)
+
+    def _scrub(self, text: str) -> str:
+        for s in self._secrets:
+            text = text.replace(s, "***")
+        return text
+
+    # -- the Synthesizer interface
+    async def complete(self, request: LLMRequest, parent: Artifact | None = None) -> LLMResponse:
+        t0 = time.perf_counter()
+        try:
+            resp, attempts = await call_with_retries(lambda: self._attempt(request), self.policy,
+                                                     timeout_s=request.timeout_s)
+        except LLMError as e:
+            raise LLMError(e.kind, self._scrub(e.message), attempts=e.attempts) from None
+        resp.attempts = attempts
+        resp.latency_s = time.perf_counter() - t0
+        resp.request_hash = request.hash()
+        resp.cost_usd = 0.0 if self.free else self._cost(resp)
+        return resp
+
+    def _cost(self, resp: LLMResponse) -> float:
+        price = self.pricing.lookup(resp.model) or self.pricing.lookup(self.model)
+        return 0.0 if price is None else price.cost(resp.usage)
+
+    @property
+    def priced(self) -> bool:
+        """False when the model has no price: its calls are counted as $0 and the engine should warn."""
+        return self.free or self.pricing.is_priced(self.model)
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "provider": self.provider, "model": self.model,
+                "base_url": getattr(self, "base_url", None), "priced": self.priced,
+                "pricing_as_of": None if self.free else self.pricing.as_of,
+                "max_attempts": self.policy.max_attempts}
+
+
+def sdk_failure(exc: BaseException, sdk: Any) -> Failure | None:
+    """Translate an ``openai`` / ``anthropic`` SDK exception (same hierarchy) into a Failure, else None."""
+    if isinstance(exc, sdk.APITimeoutError):
+        return Failure("timeout", "the request timed out")
+    if isinstance(exc, sdk.APIConnectionError):
+        cause = exc.__cause__ or exc.__context__
+        detail = f" ({type(cause).__name__}: {cause})" if cause else ""
+        return Failure("connection", f"connection failed or dropped{detail}")
+    if isinstance(exc, sdk.APIStatusError):
+        return status_failure(exc.status_code, _short(getattr(exc, "message", str(exc))), exc.response.headers)
+    if isinstance(exc, getattr(sdk, "APIResponseValidationError", ())):
+        return Failure("malformed", f"the server's answer did not have the expected shape: {_short(str(exc))}")
+    if isinstance(exc, ValueError):  # e.g. json.JSONDecodeError from an invalid body
+        return Failure("malformed", f"the server's answer is not valid JSON: {_short(str(exc))}")
+    base = getattr(sdk, "OpenAIError", None) or getattr(sdk, "AnthropicError", None)
+    if base is not None and isinstance(exc, base):  # any other SDK-level refusal: not worth retrying
+        return Failure("bad_request", f"{type(exc).__name__}: {_short(str(exc))}")
+    return None
+
+
+def _short(text: str, limit: int = 300) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
