@@ -18,7 +18,7 @@ from rich.console import Console
 
 from synthloop.config import ConfigError, apply_override, build_config, load_yaml
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="synthloop: a frozen LLM as an optimizer in algorithm space.")
 err = Console(stderr=True)
 out = Console()
@@ -173,9 +173,17 @@ def run_cmd(
         data.setdefault("task_options", {}).update(task_flags(data["task"], list(ctx.args)))
     cfg = build_config(data)
     make_task(cfg.task, cfg.task_options)  # unknown task or bad task option fails here, before any work
-    from synthloop.llm.factory import make_synthesizer  # validate the model string early
-    if cfg.llm.model:
-        make_synthesizer(cfg.llm.model, base_url=cfg.llm.base_url)
+    if cfg.llm.model:  # validate the model string early; no client is built here (keys stay off this heap)
+        from synthloop.llm.factory import parse_model
+
+        provider, _ = parse_model(cfg.llm.model)
+        key = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}.get(provider)
+        import os
+
+        if key and not cfg.llm.base_url and not os.environ.get(key):
+            _fail(f"{cfg.llm.model} needs {key} in the environment (or --base-url for a compatible server)")
+        if cfg.llm.model.startswith("replay:") and not (Path(cfg.llm.model[7:]) / "run.sqlite").is_file():
+            _fail(f"replay run {cfg.llm.model[7:]!r} has no run.sqlite; replay needs a recorded run directory")
     run_dir = prepare_run(cfg, announce=lambda line: err.print(line))
     err.print(f"run directory: {run_dir}")
     _run_and_report(run_dir, cfg.search.iterations + 1, quiet, as_json)
@@ -256,6 +264,47 @@ def show_cmd(run: Path = typer.Argument(..., help="run directory"),
         print(json.dumps(s, default=str))
     else:
         _print_summary(s)
+
+
+@app.command("report")
+def report_cmd(run: Path = typer.Argument(..., help="run directory (or a sweep directory)"),
+               out_dir: Path | None = typer.Option(None, "--out", help="where to write (default: the run)")) -> None:
+    """Write a run's report: the domain's own report where it has one, else a self-contained HTML page."""
+    import importlib
+
+    if not run.is_dir():
+        _fail(f"{str(run)!r} is not a directory")
+    target = out_dir or run
+    target.mkdir(parents=True, exist_ok=True)
+    domain = None
+    if (run / "run.sqlite").is_file():
+        from synthloop.runner import load_run_config
+
+        domain = load_run_config(run).task.split("/", 1)[0]
+    elif (run / "autoresearch.sqlite").is_file():
+        domain = "autoresearch"
+    modules = {"autoresearch": "synthloop.autoresearch.report"}
+    mod_name = modules.get(domain or "", f"synthloop.tasks.{domain}.report") if domain else None
+    paths: list[Path] = []
+    if mod_name:
+        try:
+            mod = importlib.import_module(mod_name)
+        except ModuleNotFoundError:
+            mod = None
+        if mod is not None and hasattr(mod, "report"):
+            paths = list(mod.report(run, target))
+    if not paths and (run / "run.sqlite").is_file():
+        from synthloop.report.html import write_html_report
+
+        paths = [write_html_report(run, target / "report.html")]
+    if not paths and mod_name is None:
+        from synthloop.tasks.safety import report as safety_report  # a sweep directory of safety runs
+
+        paths = list(safety_report.report(run, target)) if hasattr(safety_report, "report") else []
+    if not paths:
+        _fail(f"{str(run)!r} holds no run (no run.sqlite) and no sweep")
+    for p_ in paths:
+        out.print(str(p_))
 
 
 # ---------------------------------------------------------------- eval

@@ -64,19 +64,25 @@ def execute_run(run_dir: Path, progress: Progress | None = None, iterations: int
     if iterations is not None:
         cfg = cfg.model_copy(update={"search": cfg.search.model_copy(update={"iterations": iterations})})
     task = make_task(cfg.task, cfg.task_options)
-    synth = make_synthesizer(
-        cfg.llm.model or "mutate", base_url=cfg.llm.base_url, max_attempts=cfg.llm.max_attempts,
-        backoff_base_s=cfg.llm.backoff_base_s, pricing_path=cfg.llm.pricing,
-    )
+    # The local executor forks its zygote here, so it must happen before anything secret or writable exists in
+    # this process: no LLM client (API keys on the heap), no open run database, no threads, no event loop.
+    executor = make_executor(cfg.execution.executor, task, cfg.task, cfg.task_options, cfg.execution.workers,
+                             cfg.execution.ray_address)
+    executor.start()
+    try:
+        synth = make_synthesizer(
+            cfg.llm.model or "mutate", base_url=cfg.llm.base_url, max_attempts=cfg.llm.max_attempts,
+            backoff_base_s=cfg.llm.backoff_base_s, pricing_path=cfg.llm.pricing,
+        )
+    except BaseException:
+        executor.close()
+        raise
     db = RunDB(run_dir / "run.sqlite")
     resumed = bool(db.candidates())
     db.event("resume" if resumed else "start", pid=os.getpid(), iterations=cfg.search.iterations)
     db.set_meta("status", "running")
     db.set_meta("synthesizer", synth.describe())
     db.set_meta("task", task.describe())
-    executor = make_executor(cfg.execution.executor, task, cfg.task, cfg.task_options, cfg.execution.workers,
-                             cfg.execution.ray_address)
-    executor.start()  # before the event loop: the local executor forks its zygote here
     engine = Engine(cfg, task, synth, executor, db, run_dir, progress)
     try:
         asyncio.run(_search(engine))

@@ -67,3 +67,14 @@ def test_diagnostics_are_capped():
 def test_non_finite_score_becomes_invalid():
     ev = Evaluation(valid=True, score=float("nan"))
     assert not ev.valid and ev.score is None and ev.error_kind == "non_finite"
+
+
+def test_safety_channel_renders_reported_bits_only():
+    from synthloop.core.channels import DangerSignal, SafetyChannel
+
+    sig = DangerSignal(unit="ep1", steps=6, true_steps=(2,), reported_steps=(2, 5))
+    ch = SafetyChannel(name="danger", granularity="step", false_positive_rate=0.2, signals=(sig,))
+    ev = Evaluation(valid=True, score=1.0, channels={"danger": ch.to_dict()})
+    text = render_evaluation(ev, FeedbackSpec(mode="bit", channels=["danger"]), METRICS, "reward")
+    assert "true" not in text.lower()
+    assert "5" in text  # the reported (spurious) warning is visible

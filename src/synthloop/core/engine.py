@@ -19,11 +19,12 @@ keep; the engine supplies the primitives they share:
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import math
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,11 @@ from synthloop.llm.extract import ExtractionError, extract_code
 from synthloop.store.db import RunDB
 
 EXT = {"python": "py", "c": "c", "cuda": "cu", "text": "txt"}
+
+Messages = list[dict[str, str]]
+#: ``(task, spec, diffs, parent, history, instruction) -> messages`` (or an awaitable of them); see
+#: :attr:`Engine.build_messages`.
+MessageBuilder = Callable[..., "Messages | Awaitable[Messages]"]
 
 
 @dataclass
@@ -113,6 +119,10 @@ class Engine:
         self.candidates: dict[int, Candidate] = {}
         self._best: Candidate | None = None
         self.stopped: str | None = None
+        #: Builds the messages of one proposal. The default is the core prompt rendered through the run's
+        #: FeedbackSpec; an outer loop (autoresearch) swaps in a researcher-edited pipeline here, which may be
+        #: async because it runs untrusted code in the sandbox. Same arguments as ``proposal_messages``.
+        self.build_messages: MessageBuilder = proposal_messages
         self._sem: asyncio.Semaphore | None = None
         (run_dir / "artifacts").mkdir(parents=True, exist_ok=True)
 
@@ -315,10 +325,11 @@ class Engine:
             self._add(cand)
             self._progress(cand)
             return cand
-        messages = proposal_messages(
+        built = self.build_messages(
             self.task, self.cfg.feedback, self.cfg.search.diffs, parent.prompt_item() if parent else None,
             [h.prompt_item() for h in history], instruction,
         )
+        messages: Messages = await built if inspect.isawaitable(built) else built
         parent_art = parent.artifact if parent else None
         code: str | None = None
         error = ""

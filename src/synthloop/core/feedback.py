@@ -50,6 +50,15 @@ def _fmt(x: float) -> str:
     return f"{x:.4e}"
 
 
+def _visible_channel(raw: object) -> object:
+    """Only what a safety channel lets the synthesizer see: reported bits, never the true violations."""
+    if isinstance(raw, dict) and raw.get("kind") == "safety":
+        from synthloop.core.channels import SafetyChannel
+
+        return SafetyChannel.from_dict(raw).visible()
+    return raw
+
+
 def render_evaluation(
     ev: Evaluation,
     spec: FeedbackSpec,
@@ -79,7 +88,7 @@ def render_evaluation(
     if spec.mode == "bit" or spec.channels:
         for name in spec.channels or sorted(ev.channels):
             if name in ev.channels:
-                lines.append(f"{name}: {ev.channels[name]}")
+                lines.append(f"{name}: {_visible_channel(ev.channels[name])}")
     if spec.per_case and ev.cases and spec.mode in ("sparse", "dense"):
         cells = ", ".join(
             f"{c.case_id}={_fmt(c.score) if c.ok and c.score is not None else 'fail'}" for c in ev.cases

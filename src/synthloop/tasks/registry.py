@@ -15,6 +15,16 @@ from synthloop.core.task import Task
 _BUILTIN: dict[str, str] = {
     "examples/circle_packing": "synthloop.tasks.examples.circle_packing:CirclePacking",
     "examples/constant": "synthloop.tasks.examples.constant:Constant",
+    "safety/side_effects": "synthloop.tasks.safety.task:SideEffectsTask",
+    "safety/off_switch": "synthloop.tasks.safety.task:OffSwitchTask",
+    "safety/absent_supervisor": "synthloop.tasks.safety.task:AbsentSupervisorTask",
+    "safety/boat_race": "synthloop.tasks.safety.task:BoatRaceTask",
+    "safety/whisky_gold": "synthloop.tasks.safety.task:WhiskyGoldTask",
+    "safety/text_side_effects": "synthloop.tasks.safety.task:TextSideEffectsTask",
+    "safety/text_off_switch": "synthloop.tasks.safety.task:TextOffSwitchTask",
+    "safety/text_absent_supervisor": "synthloop.tasks.safety.task:TextAbsentSupervisorTask",
+    "safety/text_boat_race": "synthloop.tasks.safety.task:TextBoatRaceTask",
+    "safety/text_whisky_gold": "synthloop.tasks.safety.task:TextWhiskyGoldTask",
 }
 _EXTRA: dict[str, type[Task]] = {}
 

@@ -12,6 +12,8 @@ reaches the model. Module map:
 * :mod:`.episode`, :mod:`.noise`, :mod:`.private`: rollouts, the noisy oracle, the R* wrapper;
 * :mod:`.plan`: reply -> actions; :mod:`.methods`, :mod:`.feedback`, :mod:`.prompts`: what each method shows;
 * :mod:`.metrics`: per-round metrics; :mod:`.loop`: the experiential loop against a Synthesizer.
+* :mod:`.task`: the ``safety/<env>`` synthloop tasks (the loop through the engine, the held-out gate);
+* :mod:`.report`: curves, specification diffs, noise heat map; :mod:`.sweep`: env × method × rate grids.
 """
 
 from synthloop.tasks.safety.env import SafetyEnv

@@ -23,11 +23,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from synthloop.llm.base import LLMError, LLMRequest, Synthesizer
+from synthloop.tasks.safety.env import SafetyEnv
 from synthloop.tasks.safety.envs import make_env
 from synthloop.tasks.safety.episode import EpisodeResult, run_episode
 from synthloop.tasks.safety.feedback import build_feedback
@@ -127,67 +128,130 @@ class LoopResult:
 RoundHook = Callable[[RoundRecord], Awaitable[None] | None]
 
 
-async def _ask(synth: Synthesizer, messages: list[dict[str, str]], cfg: LoopConfig) -> tuple[str, str | None]:
-    """One stateless call; an :class:`LLMError` becomes an empty reply plus its kind (recorded, survived)."""
-    try:
-        resp = await synth.complete(
-            LLMRequest(messages=messages, temperature=cfg.temperature, max_tokens=cfg.max_tokens), parent=None)
-    except LLMError as e:
-        return "", e.kind
-    finally:
-        if cfg.pace_s:
-            await asyncio.sleep(cfg.pace_s)
-    return resp.text, None
+@dataclass(frozen=True)
+class CallSite:
+    """Where a model call sits in the loop, so a caller can give every call a stable address.
+
+    ``act``: the plan of episode ``episode`` of round ``round``; ``reflect``: the
+    reflection after round ``round``; ``heldout``: a held-out episode of the
+    specification that was in force in round ``round`` (``synthloop`` gate).
+    """
+
+    kind: Literal["act", "reflect", "heldout"]
+    round: int
+    episode: int | None = None
 
 
-async def run_loop(config: LoopConfig, synth: Synthesizer, *, on_round: RoundHook | None = None) -> LoopResult:
-    """Run ``config.rounds`` rounds of ``config.episodes`` episodes; reflect after each round if the method does."""
+#: one stateless call: (where, messages) -> (reply text, error kind or None)
+Asker = Callable[[CallSite, list[dict[str, str]]], Awaitable[tuple[str, str | None]]]
+
+
+def synthesizer_asker(synth: Synthesizer, cfg: LoopConfig) -> Asker:
+    """An :data:`Asker` over a bare synthesizer: an :class:`LLMError` becomes an empty reply plus its kind."""
+
+    async def ask(site: CallSite, messages: list[dict[str, str]]) -> tuple[str, str | None]:
+        try:
+            resp = await synth.complete(
+                LLMRequest(messages=messages, temperature=cfg.temperature, max_tokens=cfg.max_tokens), parent=None)
+        except LLMError as e:
+            return "", e.kind
+        finally:
+            if cfg.pace_s:
+                await asyncio.sleep(cfg.pace_s)
+        return resp.text, None
+
+    return ask
+
+
+def episode_seed(seed: int, round_index: int, episode: int) -> int:
+    """The reference's per-episode seed: seed + 100·round + episode."""
+    return seed + ROUND_SEED_STRIDE * round_index + episode
+
+
+def acting_messages(env: SafetyEnv, spec: str, observation: str) -> list[dict[str, str]]:
+    """The acting call: the environment's fixed core plus σ as system prompt, the observation as user prompt."""
+    return [{"role": "system", "content": system_prompt(env, spec)},
+            {"role": "user", "content": acting_prompt(env, observation)}]
+
+
+async def play_episode(env: SafetyEnv, spec: str, *, site: CallSite, seed: int, noise: NoiseModel,
+                       ask: Asker) -> EpisodeRecord:
+    """One open-loop episode: show the initial observation, ask for a plan, parse it, execute it."""
+    shown, _ = env.reset(seed=seed)
+    messages = acting_messages(env, spec, shown)
+    reply, error = await ask(site, messages)
+    actions, notes = parse_plan(reply, env, fallback_seed=seed)
+    if error:
+        notes = [f"synthesizer error: {error}", *notes]
+    result = run_episode(env, actions, seed=seed, noise=noise, observation=shown, notes=notes)
+    return EpisodeRecord(round=site.round, index=site.episode or 0, seed=seed, messages=messages, reply=reply,
+                         result=result, error=error)
+
+
+def reflection_messages(env: SafetyEnv, spec: str, feedback: str, config: LoopConfig) -> list[dict[str, str]]:
+    """The reflection call (spec A.3-6); ``feedback`` comes from :func:`build_feedback`, so it holds no R*."""
+    return [
+        {"role": "system", "content": reflection_system_prompt(env)},
+        {"role": "user", "content": reflection_prompt(env, spec, feedback,
+                                                      false_positive_rate=config.false_positive_rate,
+                                                      method=config.method, max_rules=config.max_rules)},
+    ]
+
+
+def apply_reflection(record: RoundRecord, reply: str, spec: str, max_rules: int) -> str:
+    """The specification after a reflection reply: its ``<specification>`` block, or ``spec`` unchanged."""
+    new_spec = extract_specification(reply)
+    if new_spec is None:
+        record.notes.append("no <specification> block in the reflection; specification kept")
+        return spec
+    record.rule_count = count_rules(new_spec)
+    if record.rule_count > max_rules:
+        record.notes.append(f"specification has {record.rule_count} rules (cap {max_rules})")
+    return new_spec
+
+
+def loop_variant(env: SafetyEnv, config: LoopConfig) -> dict[str, Any]:
+    """Which behaviour ran: the environment's quirk switch plus the feedback quirk (spec A.7, issue item 1)."""
+    method = get_method(config.method)
+    return {**env.variant(),
+            "episode_feedback_leaks_step_indices": config.faithful and method.feedback == "episode"}
+
+
+async def run_loop(config: LoopConfig, synth: Synthesizer | None = None, *, on_round: RoundHook | None = None,
+                   ask: Asker | None = None) -> LoopResult:
+    """Run ``config.rounds`` rounds of ``config.episodes`` episodes; reflect after each round if the method does.
+
+    Calls go through ``ask`` when given (the framework task routes them through
+    the engine, which records, budgets and replays them), else straight to
+    ``synth``. Exceptions other than :class:`LLMError` (a spent budget) propagate.
+    """
+    if ask is None:
+        if synth is None:
+            raise ValueError("run_loop needs a synthesizer or an asker")
+        ask = synthesizer_asker(synth, config)
     method = get_method(config.method)
     env = make_env(config.env_id, faithful=config.faithful, stream_seed=config.seed)
     noise = NoiseModel(config.false_positive_rate, config.seed)
     spec = initial_specification(env, config.method)
-    # The third reference quirk lives in the feedback, not the environment: record it with the env's own.
-    variant = {**env.variant(),
-               "episode_feedback_leaks_step_indices": config.faithful and method.feedback == "episode"}
     rounds: list[RoundRecord] = []
     for r in range(config.rounds):
-        records: list[EpisodeRecord] = []
-        for e in range(config.episodes):
-            ep_seed = config.seed + ROUND_SEED_STRIDE * r + e
-            shown, _ = env.reset(seed=ep_seed)
-            messages = [{"role": "system", "content": system_prompt(env, spec)},
-                        {"role": "user", "content": acting_prompt(env, shown)}]
-            reply, error = await _ask(synth, messages, config)
-            actions, notes = parse_plan(reply, env, fallback_seed=ep_seed)
-            if error:
-                notes = [f"synthesizer error: {error}", *notes]
-            result = run_episode(env, actions, seed=ep_seed, noise=noise, observation=shown, notes=notes)
-            records.append(EpisodeRecord(round=r, index=e, seed=ep_seed, messages=messages, reply=reply,
-                                         result=result, error=error))
+        records = [
+            await play_episode(env, spec, site=CallSite("act", r, e), seed=episode_seed(config.seed, r, e),
+                               noise=noise, ask=ask)
+            for e in range(config.episodes)
+        ]
         record = RoundRecord(round=r, specification=spec, episodes=records,
                              metrics=round_metrics([x.result for x in records], spec))
         feedback = build_feedback(config.method, [x.result for x in records], faithful=config.faithful)
         if method.reflects and feedback is not None:
-            messages = [
-                {"role": "system", "content": reflection_system_prompt(env)},
-                {"role": "user", "content": reflection_prompt(env, spec, feedback,
-                                                              false_positive_rate=config.false_positive_rate,
-                                                              method=config.method, max_rules=config.max_rules)},
-            ]
-            reply, error = await _ask(synth, messages, config)
+            messages = reflection_messages(env, spec, feedback, config)
+            reply, error = await ask(CallSite("reflect", r), messages)
             record.reflection_messages, record.reflection_reply, record.reflection_error = messages, reply, error
-            new_spec = extract_specification(reply)
-            if new_spec is None:
-                record.notes.append("no <specification> block in the reflection; specification kept")
-            else:
-                spec = new_spec
-                record.rule_count = count_rules(new_spec)
-                if record.rule_count > config.max_rules:
-                    record.notes.append(f"specification has {record.rule_count} rules (cap {config.max_rules})")
+            spec = apply_reflection(record, reply, spec, config.max_rules)
         record.next_specification = spec
         rounds.append(record)
         if on_round is not None:
             maybe = on_round(record)
             if maybe is not None:
                 await maybe
-    return LoopResult(config=config, variant=variant, rounds=rounds, final_specification=spec)
+    return LoopResult(config=config, variant=loop_variant(env, config), rounds=rounds, final_specification=spec)

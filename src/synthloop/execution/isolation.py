@@ -1,0 +1,365 @@
+"""OS-level isolation for candidate processes: namespaces, mounts, credentials, rlimits.
+
+Everything here is plain Linux system calls (through libc via ctypes: Python
+3.10/3.11 have no ``os.unshare``); :mod:`synthloop.execution.sandbox` decides
+*when* each step runs.
+
+Isolation levels (probed once per process by :func:`probe`, recorded per case
+in ``CaseOutcome.isolation``):
+
+* ``root`` (running as root, e.g. CI and containers with CAP_SYS_ADMIN): a
+  network namespace with no interfaces but a down loopback (no network), a new
+  PID namespace per candidate (the candidate is PID 1: killing it kills all it
+  spawned, ``setsid`` or not), a new mount namespace with the whole filesystem
+  read-only, a private tmpfs on ``/tmp``, ``/var/tmp`` and ``/dev/shm``, a
+  private ``/proc`` (host processes invisible), and an unprivileged per-slot
+  uid/gid (``RLIMIT_NPROC`` then limits that slot alone; files readable only by
+  root, such as ``/root`` or ``/proc/<engine>/environ``, are out of reach).
+  Python import paths under a 0700 directory (a venv in ``/root``) are bound
+  back read-only so the candidate can still import.
+* ``userns`` (an unprivileged user with user namespaces enabled, most desktop
+  Linux): the same namespaces inside an unprivileged user namespace. The
+  candidate keeps the caller's uid (only one uid can be mapped), so it can
+  *read* that user's files; every capability is dropped after the mounts.
+* ``basic`` (no namespaces allowed, e.g. a seccomp profile that blocks
+  ``unshare``): **network access cannot be denied, and files outside the work
+  directory that the user may write are writable.** The candidate still gets
+  its own session, rlimits and a scrubbed environment; its supervisor is a child
+  subreaper that kills the process group and every orphaned descendant.
+  macOS and Windows are not supported.
+
+Secrets: a candidate never sees the engine's environment: ``os.environ`` is
+replaced by an allow-list and the original environment block is zeroed in
+memory (so ``/proc/self/environ`` is empty too). Because candidates are forked,
+whatever else was in the engine's *memory* when the zygote was forked is
+inherited; the local executor therefore forks its zygote in ``start()``, which
+must run before API clients are created.
+
+``Limits.memory_mb`` is applied as address space *on top of* what the
+pre-imported parent already maps (a forked Ray worker maps gigabytes of virtual
+memory it never touches; an absolute ``RLIMIT_AS`` would make every allocation
+fail).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import io
+import math
+import os
+import platform
+import resource
+import signal
+import sys
+import warnings
+from dataclasses import dataclass
+
+from synthloop.execution.base import Limits
+
+libc = ctypes.CDLL(None, use_errno=True)
+
+CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x10000000, 0x20000000, 0x40000000
+PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 36, 38
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 0x1000, 0x4000, 1 << 18
+TMPFS_OPTIONS = "size=256m,nr_inodes=16384,mode=1777"  # the candidate's private /tmp, /var/tmp, /dev/shm
+_SYS_MOUNT_SETATTR = 442 if platform.machine() in ("x86_64", "aarch64") else None
+UID_BASE = 2_000_000_000  # per-slot uid = UID_BASE + supervisor pid: unique among live supervisors
+MIB = 1 << 20
+_ENV_ALLOW = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "PYTHONHASHSEED", "PYTHONPATH")
+_ENV_ALLOW_PREFIX = ("OMP_", "MKL_", "OPENBLAS_", "NUMBA_")
+
+
+def check(ret: int, what: str) -> None:
+    if ret != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def prctl(option: int, arg: int) -> None:
+    check(libc.prctl(option, ctypes.c_ulong(arg), 0, 0, 0), f"prctl({option})")
+
+
+def unshare(flags: int) -> None:
+    """``unshare(2)`` through libc (``os.unshare`` only exists from Python 3.12)."""
+    check(libc.unshare(ctypes.c_int(flags)), f"unshare({flags:#x})")
+
+
+def mount(src: str, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    check(
+        libc.mount(src.encode(), target.encode(), fstype.encode() if fstype else None,
+                    ctypes.c_ulong(flags), data.encode() if data else None),
+        f"mount {target}",
+    )
+
+
+def readonly_root() -> bool:
+    """Make every inherited mount read-only at once (mount_setattr, Linux >= 5.12)."""
+    if _SYS_MOUNT_SETATTR is None:
+        return False
+    attr = (ctypes.c_uint64 * 4)(MS_RDONLY, 0, 0, 0)  # struct mount_attr {set, clr, propagation, userns_fd}
+    return libc.syscall(_SYS_MOUNT_SETATTR, -100, b"/", 0x8000, ctypes.byref(attr), 32) == 0
+
+
+def drop_capabilities() -> None:
+    hdr = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
+    data = (ctypes.c_uint32 * 6)()
+    check(libc.capset(ctypes.byref(hdr), ctypes.byref(data)), "capset")
+
+
+def scrub_environment_block() -> None:
+    """Zero the process's original environment strings (what /proc/PID/environ shows)."""
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        start, end = int(fields[47]), int(fields[48])  # env_start, env_end (fields 50, 51)
+        if 0 < start < end:
+            ctypes.memset(start, 0, end - start)
+    except (OSError, ValueError, IndexError):
+        pass
+
+
+def safe_environment(base: dict[str, str] | None = None) -> dict[str, str]:
+    """The allow-listed part of an environment: nothing that can hold a credential."""
+    src = os.environ if base is None else base
+    return {k: v for k, v in src.items() if k in _ENV_ALLOW or k.startswith(_ENV_ALLOW_PREFIX)}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What isolation this process can grant; probed once per process (see :func:`probe`)."""
+
+    mode: str  # "root" | "userns" | "basic"
+    netns: bool
+    pidns: bool
+    mountns: bool
+    rootfs_ro: bool = False
+    env: tuple[tuple[str, str], ...] = ()
+    #: import paths hidden from the unprivileged uid by a 0700 ancestor (e.g. a venv in
+    #: /root): (ancestor, paths) – the ancestor is masked by a tmpfs and the paths bound back
+    binds: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+
+def _probe_child(mode: str) -> int:
+    """Try the namespace setup of ``mode`` in a throwaway child: 0 works, 2 works without a read-only root."""
+    pid = fork()
+    if pid == 0:
+        try:
+            if mode == "root":
+                unshare(CLONE_NEWNET | CLONE_NEWPID)
+            else:
+                uid, gid = os.getuid(), os.getgid()
+                unshare(CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWPID)
+                write_id_maps(uid, gid)
+            inner = os.fork()
+            if inner == 0:
+                try:
+                    unshare(CLONE_NEWNS)
+                    mount("none", "/", None, MS_REC | MS_PRIVATE)
+                    mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m")
+                    os._exit(0 if readonly_root() else 2)
+                except BaseException:
+                    os._exit(1)
+            os._exit(os.waitstatus_to_exitcode(os.waitpid(inner, 0)[1]))
+        except BaseException:
+            os._exit(1)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
+_PLAN: Plan | None = None
+
+
+def probe(mode: str = "auto") -> Plan:
+    """Decide the isolation level for this process (cached; ``mode`` forces one for tests)."""
+    global _PLAN
+    if mode == "auto" and _PLAN is not None:
+        return _PLAN
+    env = tuple(sorted(safe_environment().items()))
+    ro = False
+    if mode == "auto":
+        mode = "basic"
+        for candidate in (["root"] if os.geteuid() == 0 else []) + ["userns"]:
+            code = _probe_child(candidate)
+            if code in (0, 2):
+                mode, ro = candidate, code == 0
+                break
+    elif mode != "basic":
+        ro = _probe_child(mode) == 0
+    full = mode != "basic"
+    binds = _import_binds() if mode == "root" else ()
+    plan = Plan(mode=mode, netns=full, pidns=full, mountns=full, rootfs_ro=ro, env=env, binds=binds)
+    if _PLAN is None:
+        _PLAN = plan
+    return plan
+
+
+def _import_binds() -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Python import paths an unprivileged uid could not reach, grouped by the blocking ancestor."""
+    wanted = {p for p in (*sys.path, sys.prefix, sys.exec_prefix, sys.base_prefix) if p and os.path.isdir(p)}
+    wanted |= {os.path.realpath(p) for p in wanted}
+    groups: dict[str, set[str]] = {}
+    for p in sorted(wanted):
+        parts = os.path.abspath(p).split("/")[1:]
+        for i in range(1, len(parts)):  # strict ancestors of p, top down
+            anc = "/" + "/".join(parts[:i])
+            try:
+                if not os.stat(anc).st_mode & 0o001:
+                    groups.setdefault(anc, set()).add(os.path.abspath(p))
+                    break
+            except OSError:
+                break
+    out = []
+    for anc, paths in sorted(groups.items()):
+        tops = [p for p in sorted(paths) if not any(p.startswith(q + "/") for q in paths if q != p)]
+        out.append((anc, tuple(tops)))
+    return tuple(out)
+
+
+def write_id_maps(uid: int, gid: int) -> None:
+    with open("/proc/self/setgroups", "w") as f:
+        f.write("deny")
+    with open("/proc/self/uid_map", "w") as f:
+        f.write(f"{uid} {uid} 1")
+    with open("/proc/self/gid_map", "w") as f:
+        f.write(f"{gid} {gid} 1")
+
+
+def fork() -> int:
+    """``os.fork`` without the 3.12+ multi-threaded DeprecationWarning (Ray workers have threads)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return os.fork()
+
+
+def count_own_processes() -> int:
+    uid, n = os.getuid(), 0
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                n += os.stat(f"/proc/{name}").st_uid == uid
+            except OSError:
+                pass
+    return n
+
+
+def lock_down(plan: Plan, uid: int | None, workdir: str) -> None:
+    """Job-independent confinement, done before the job is known; order matters."""
+    os.setsid()
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD, signal.SIGUSR1, signal.SIGUSR2):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # over RLIMIT_FSIZE: writes fail with EFBIG, no kill
+    try:
+        signal.set_wakeup_fd(-1)
+    except ValueError:
+        pass
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+    if plan.mountns:
+        unshare(CLONE_NEWNS)
+        mount("none", "/", None, MS_REC | MS_PRIVATE)  # nothing we mount leaks to the host
+        for masked, paths in plan.binds:  # let the unprivileged uid import from e.g. /root/.venv
+            srcs = [os.open(os.path.realpath(p), os.O_PATH | os.O_DIRECTORY) for p in paths]
+            mount("tmpfs", masked, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
+            for p, fd in zip(paths, srcs, strict=True):
+                os.makedirs(p, 0o755, exist_ok=True)
+                mount(f"/proc/self/fd/{fd}", p, None, MS_BIND | MS_REC)
+                os.close(fd)
+        if plan.rootfs_ro and not readonly_root():
+            raise OSError(ctypes.get_errno(), "mount_setattr(/, RDONLY) failed")
+        for target in ("/tmp", "/var/tmp", "/dev/shm"):
+            if os.path.isdir(target):
+                mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, TMPFS_OPTIONS)
+        if plan.pidns:
+            mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)  # host PIDs invisible
+        os.mkdir(workdir, 0o700)
+        if uid is not None:
+            os.chown(workdir, uid, uid)
+    os.environ.clear()  # also clears posix.environ (same dict) and the libc environ array
+    scrub_environment_block()
+    os.environ.update(dict(plan.env))
+    os.environ.update(HOME=workdir, TMPDIR="/tmp" if plan.mountns else workdir, USER="sandbox",
+                      PYTHONDONTWRITEBYTECODE="1")
+    if uid is not None:  # root mode: become an unprivileged, per-case uid (drops all capabilities)
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+    elif plan.mode == "userns":
+        drop_capabilities()
+    prctl(PR_SET_NO_NEW_PRIVS, 1)
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # again: credential changes clear it
+    os.chdir(workdir)
+    sys.stdin = open(0, closefd=False)  # noqa: SIM115
+    sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8", errors="backslashreplace")
+    sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="backslashreplace")
+    sys.__stdout__, sys.__stderr__ = sys.stdout, sys.stderr
+    sys.dont_write_bytecode = True  # the filesystem is read-only anyway
+
+
+def apply_limits(limits: Limits, nproc_base: int, base_as: int) -> None:
+    """Per-job rlimits (lowering needs no privilege, so this runs after the uid drop)."""
+    cpu = cpu_limit(limits)
+    nproc = nproc_base + limits.nproc
+    # soft == hard everywhere. For RLIMIT_CPU that means SIGKILL at the limit: the candidate is
+    # PID 1 of its namespace, and PID 1 ignores a SIGXCPU it has no handler for.
+    for res, value in ((resource.RLIMIT_CORE, 0), (resource.RLIMIT_FSIZE, limits.fsize_mb * MIB),
+                       (resource.RLIMIT_CPU, math.ceil(cpu)), (resource.RLIMIT_NPROC, nproc),
+                       (resource.RLIMIT_AS, base_as + limits.memory_mb * MIB)):
+        resource.setrlimit(res, (value, value))
+
+
+def cpu_limit(limits: Limits) -> float:
+    return max(1.0, limits.cpu_s if limits.cpu_s is not None else math.ceil(limits.wall_s) + 1)
+
+
+def kill_tree(pid: int) -> None:
+    """Kill the candidate and its process group (with a PID namespace, killing PID 1 kills all)."""
+    for kill in (os.kill, os.killpg):
+        try:
+            kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def children() -> list[int]:
+    """Our live child processes (via /proc: CONFIG_PROC_CHILDREN is not always built in)."""
+    me, kids = str(os.getpid()), []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat", "rb") as f:
+                    if f.read().rsplit(b")", 1)[1].split()[1].decode() == me:
+                        kids.append(int(name))
+            except (OSError, IndexError):
+                pass
+    return kids
+
+
+def reap_orphans() -> None:
+    """basic mode: SIGKILL every descendant re-parented to us (we are a child subreaper)."""
+    for _ in range(1000):
+        kids = children()
+        if not kids:
+            return
+        for k in kids:
+            kill_tree(k)
+        for k in kids:
+            try:
+                os.waitpid(k, 0)
+            except ChildProcessError:
+                pass
+
+
+def proc_usage(pid: int) -> tuple[float, float]:
+    """CPU seconds (incl. reaped children) and peak RSS MB of a still running process."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        with open(f"/proc/{pid}/schedstat", "rb") as f:
+            cpu = int(f.read().split()[0]) / 1e9 + sum(int(x) for x in fields[13:15]) / os.sysconf("SC_CLK_TCK")
+        rss = 0.0
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmHWM:"):
+                    rss = int(line.split()[1]) / 1024
+        return cpu, rss
+    except (OSError, ValueError, IndexError):
+        return 0.0, 0.0

@@ -1,0 +1,573 @@
+"""Run one case of untrusted candidate code in a fresh, isolated process tree.
+
+Process layout (shared by the local and the Ray executor)::
+
+    caller (zygote or Ray worker)
+      └─ supervisor   trusted; own process group; enforces the wall clock, collects
+         │            the result, writes one outcome file, notifies the caller
+         └─ candidate setsid; PID 1 of a new PID namespace; new net + mount namespace;
+                      unprivileged uid; rlimits; scrubbed env; runs ``task.run``
+
+Why this shape: a process (not a thread) can always be killed; making the
+candidate PID 1 of its own PID namespace means killing it kills everything it
+spawned, even processes that called ``setsid`` (fork bombs are contained); the
+supervisor is separate from the caller so that one ``fork`` gives a fresh,
+disposable namespace owner and the caller never blocks on candidate code.
+
+Speed: process creation is the cost (1.5-3 ms of CPU per fork+exit of a
+Python process on a VM), so (1) a supervisor is long-lived and serves many
+jobs one after another (:func:`spawn_supervisor` with ``reuse=True``), and (2)
+it prepares the next candidate *before* its job is known: the fork, the
+namespaces, the mounts and the privilege drop happen off the critical path; the
+job (trusted data from the engine) then travels down a pipe and only the
+per-job rlimits are applied before ``task.run``. Each candidate serves one job
+and is destroyed, so every candidate still gets a fresh process.
+
+What each level of isolation provides (and where network denial is not
+possible) is documented in :mod:`synthloop.execution.isolation`.
+
+Trust: jobs flow engine → candidate as pickles (trusted data); results flow
+back as JSON bytes only, size-limited, and the engine never unpickles them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import pickle
+import resource
+import select
+import shutil
+import signal
+import socket
+import struct
+import sys
+import tempfile
+import time
+import traceback
+from typing import Any, NoReturn
+
+from synthloop.core.task import Task
+from synthloop.core.types import Artifact, Case
+from synthloop.execution.base import CaseOutcome, Limits
+from synthloop.execution.isolation import (
+    CLONE_NEWNET,
+    CLONE_NEWPID,
+    CLONE_NEWUSER,
+    MIB,
+    PR_SET_CHILD_SUBREAPER,
+    PR_SET_PDEATHSIG,
+    UID_BASE,
+    Plan,
+    apply_limits,
+    check,
+    count_own_processes,
+    cpu_limit,
+    fork,
+    kill_tree,
+    libc,
+    lock_down,
+    prctl,
+    probe,
+    proc_usage,
+    reap_orphans,
+    unshare,
+    write_id_maps,
+)
+
+__all__ = ["BACKSTOP_S", "Plan", "Terminated", "decode_outcome", "encode_job", "probe", "raise_terminated",
+           "read_frame", "run_case_raw", "run_case_sandboxed", "sandbox_failure", "spawn_supervisor", "write_all",
+           "write_frame"]
+
+BACKSTOP_S = 5.0  # caller-side grace beyond the wall limit before it kills a silent supervisor
+# tags on the candidate → supervisor result pipe (first byte of a message)
+_READY, _SETUP_FAILED = b"\x01", b"S"
+_CANDIDATE_KINDS = {b"R": None, b"E": "exception", b"M": "memory", b"O": "output", b"X": "exit"}
+
+
+class Terminated(Exception):
+    """Raised in the supervisor by SIGTERM so it can kill its candidate before exiting."""
+
+
+# ---------------------------------------------------------------- framing
+def write_frame(fd: int, payload: bytes) -> None:
+    write_all(fd, struct.pack("!I", len(payload)) + payload)
+
+
+def read_frame(fd: int) -> bytes | None:
+    """One length-prefixed frame from a blocking fd; None at EOF."""
+    head = _read_exact(fd, 4)
+    if head is None:
+        return None
+    return _read_exact(fd, struct.unpack("!I", head)[0])
+
+
+def _read_exact(fd: int, n: int) -> bytes | None:
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = os.read(fd, n - len(buf))
+        if not chunk:
+            return None
+        buf += chunk
+    return bytes(buf)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def encode_job(job_id: int, out_path: str, artifact_d: dict[str, Any], case_d: dict[str, Any],
+               limits: Limits) -> bytes:
+    """A job as sent engine → zygote → supervisor → candidate (trusted data, so pickle is fine)."""
+    return pickle.dumps((job_id, out_path, artifact_d, case_d, limits), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+# ---------------------------------------------------------------- candidate
+def _rehearse() -> None:
+    """Walk the per-job code path once before the job arrives.
+
+    The first touch of memory shared with the parent costs a copy-on-write
+    fault; taking those now moves them off the engine's critical path.
+    """
+    job = encode_job(0, "", Artifact("").to_dict(), Case("", "feedback").to_dict(), Limits())
+    _, _, a_d, c_d, _ = pickle.loads(job)
+    Artifact.from_dict(a_d), Case.from_dict(c_d)
+    json.dumps({"a": [1, 2.5, "x", None, True]})
+
+
+def _candidate_main(task: Task, plan: Plan, uid: int | None, workdir: str, fds: tuple[int, ...]) -> NoReturn:
+    """Body of the candidate process: lock down, wait for the job, run ``task.run``, send JSON."""
+    try:
+        devnull = os.open("/dev/null", os.O_RDONLY)
+        for src, dst in zip((devnull, *fds), (0, 1, 2, 3, 4), strict=True):
+            os.dup2(src, dst)  # 1/2 stdout/stderr memfds, 3 result pipe, 4 job pipe
+        os.closerange(5, resource.getrlimit(resource.RLIMIT_NOFILE)[0])  # everything inherited
+    except BaseException:  # noqa: BLE001
+        os._exit(71)
+    try:
+        lock_down(plan, uid, workdir)
+        # shared-uid modes: RLIMIT_NPROC counts all of the user's processes, so allow ours + nproc
+        nproc_base = 0 if uid is not None else count_own_processes()
+        with open("/proc/self/statm", "rb") as f:
+            base_as = os.sysconf("SC_PAGE_SIZE") * int(f.read().split()[0])
+        _rehearse()
+        job = read_frame(4)
+        if job is None:
+            os._exit(0)  # pair discarded before use
+        os.close(4)
+        _, _, artifact_d, case_d, limits = pickle.loads(job)
+        apply_limits(limits, nproc_base, base_as)
+        write_all(3, _READY)
+    except BaseException as e:  # noqa: BLE001 - any setup failure is a sandbox failure
+        write_all(3, _SETUP_FAILED + f"{type(e).__name__}: {e}".encode())
+        os._exit(70)
+    tag, payload = b"R", b""
+    try:
+        result = task.run(Artifact.from_dict(artifact_d), Case.from_dict(case_d))
+        try:
+            payload = json.dumps(result).encode()
+        except BaseException as e:  # noqa: BLE001
+            tag, payload = b"O", f"result is not JSON-serialisable: {type(e).__name__}: {e}".encode()
+    except MemoryError:
+        tag, payload = b"M", traceback.format_exc().encode("utf-8", "replace")
+    except SystemExit as e:
+        tag, payload = b"X", f"called sys.exit({e.code!r}) without producing a result".encode()
+    except BaseException:  # noqa: BLE001
+        tag, payload = b"E", traceback.format_exc().encode("utf-8", "replace")
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:  # noqa: BLE001
+            pass
+    try:
+        write_all(3, tag + payload)
+        os.close(3)  # EOF tells the supervisor the result is complete
+    except OSError:
+        pass
+    os._exit(0)
+
+
+# ---------------------------------------------------------------- supervisor
+def _read_stream(fd: int, limit: int) -> str:
+    """Head and tail of a captured stream: the start shows context, the end the traceback."""
+    size = os.fstat(fd).st_size
+    if limit <= 0:
+        return ""
+    if size <= limit:
+        text = os.pread(fd, size, 0).decode("utf-8", "replace")
+        if len(text) <= limit:
+            return text
+    else:
+        text = (os.pread(fd, limit, 0) + b"\n" + os.pread(fd, limit, size - limit)).decode("utf-8", "replace")
+    half = limit // 2
+    return f"{text[:half]}\n[... {size} bytes in total, truncated to {limit} chars ...]\n{text[-half:]}"
+
+
+class Slot:
+    """Supervisor-wide sandbox state, set up once per supervisor process.
+
+    root/basic: the supervisor is reusable: one network namespace per slot (its
+    candidates run one after another, so they cannot talk to each other), a
+    fresh PID namespace per candidate (``unshare`` + ``setns`` back). userns: a
+    PID namespace can only be made once inside the user namespace, so such a
+    supervisor serves a single candidate.
+    """
+
+    def __init__(self, plan: Plan, network: bool) -> None:
+        self.plan = plan
+        self.reusable = plan.mode != "userns"
+        self.uid = UID_BASE + os.getpid() if plan.mode == "root" else None
+        net = CLONE_NEWNET if plan.netns and not network else 0
+        if plan.mode == "userns":
+            real_uid, real_gid = os.getuid(), os.getgid()
+            unshare(CLONE_NEWUSER | CLONE_NEWPID | net)
+            write_id_maps(real_uid, real_gid)
+        elif net:
+            unshare(net)
+        if not plan.pidns:
+            prctl(PR_SET_CHILD_SUBREAPER, 1)
+        self.own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY) if plan.mode == "root" else -1
+        self.iso: dict[str, Any] = {
+            "mode": plan.mode, "netns": bool(net), "pidns": plan.pidns, "mountns": plan.mountns,
+            "rootfs_readonly": plan.rootfs_ro and plan.mountns,
+            "uid": self.uid if self.uid is not None else os.getuid(),
+        }
+
+
+class Pair:
+    """One prepared candidate process, seen from its supervisor."""
+
+    def __init__(self, task: Task, slot: Slot) -> None:
+        plan = self.plan = slot.plan
+        self.iso = slot.iso
+        self.workdir = "/tmp/work" if plan.mountns else tempfile.mkdtemp(prefix="synthloop-case-")
+        if slot.uid is not None and not plan.mountns:
+            os.chown(self.workdir, slot.uid, slot.uid)
+        self.out_fd, self.err_fd = os.memfd_create("stdout", 0), os.memfd_create("stderr", 0)
+        self.res_r, res_w = os.pipe()
+        job_r, self.job_w = os.pipe()
+        if slot.own_pidns >= 0:
+            unshare(CLONE_NEWPID)  # the next child is PID 1 of a fresh namespace
+        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})  # no Terminated mid-fork
+        try:
+            self.pid = fork()
+        except BaseException:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+            raise
+        if self.pid:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        else:  # the candidate unblocks SIGTERM itself, after resetting its handlers
+            _candidate_main(task, plan, slot.uid, self.workdir, (self.out_fd, self.err_fd, res_w, job_r))
+        if slot.own_pidns >= 0:
+            check(libc.setns(slot.own_pidns, CLONE_NEWPID), "setns(pid)")
+        os.close(res_w)
+        os.close(job_r)
+        os.set_blocking(self.res_r, False)
+        try:
+            self.pidfd = os.pidfd_open(self.pid)
+        except (OSError, AttributeError):
+            self.pidfd = -1
+
+    def rehearse(self) -> None:
+        """Supervisor-side twin of :func:`_rehearse`: take copy-on-write faults before the job."""
+        meta: dict[str, Any] = {"stdout": _read_stream(self.out_fd, 10), "isolation": self.iso}
+        proc_usage(self.pid)
+        encode_outcome(meta, _classify(meta, _READY + b"R1", 0, False, False, 0.0, Limits()))
+        pickle.loads(encode_job(0, "", {}, {}, Limits()))
+
+    def run(self, job: bytes) -> tuple[int, str, dict[str, Any], bytes]:
+        """Hand the job to the waiting candidate and supervise it; (job_id, out_path, meta, result)."""
+        job_id, out_path, _, case_d, limits = pickle.loads(job)
+        t0 = time.perf_counter()
+        try:
+            write_frame(self.job_w, job)
+        except OSError:
+            pass  # candidate already gone (setup failed): classified below
+        os.close(self.job_w)
+        self.job_w = -1
+        cap = limits.result_mb * MIB + 2 * MIB  # + room for a traceback
+        buf = bytearray()
+        timed_out = too_big = finished = False
+        status, cpu, rss = 0, 0.0, 0.0
+        deadline = t0 + limits.wall_s
+        pipe_open = True
+        try:
+            while True:
+                left = deadline - time.perf_counter()
+                if left <= 0:
+                    timed_out = True
+                    break
+                watch = ([self.res_r] if pipe_open else []) + ([self.pidfd] if self.pidfd >= 0 else [])
+                ready, _, _ = select.select(watch, [], [], left if self.pidfd >= 0 else min(left, 0.005))
+                if self.res_r in ready:
+                    pipe_open = _drain(self.res_r, buf, cap)
+                    if len(buf) > cap:
+                        too_big = True
+                        break
+                    if not pipe_open and buf[:1] == _READY and len(buf) > 1:
+                        finished = True  # complete result: report now, reap afterwards
+                        done, status, ru = os.wait4(self.pid, os.WNOHANG)
+                        if done:
+                            cpu, rss = ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024
+                            self.pid = 0
+                        else:
+                            cpu, rss = proc_usage(self.pid)
+                        break
+                if self.pidfd in ready or self.pidfd < 0:
+                    done, status, ru = os.wait4(self.pid, 0 if self.pidfd >= 0 else os.WNOHANG)
+                    if done:
+                        cpu, rss = ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024
+                        self.pid = 0
+                        break
+        except Terminated:
+            self.destroy()
+            raise
+        wall = time.perf_counter() - t0
+        if self.pid and not finished:
+            kill_tree(self.pid)
+            _, status, ru = os.wait4(self.pid, 0)
+            cpu, rss = ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024
+            self.pid = 0
+        if not too_big:
+            _drain(self.res_r, buf, cap)
+            too_big = len(buf) > cap
+        meta: dict[str, Any] = {
+            "case_id": str(case_d.get("id")), "ok": False, "error_kind": None, "error": "",
+            "stdout": _read_stream(self.out_fd, limits.output_chars),
+            "stderr": _read_stream(self.err_fd, limits.output_chars),
+            "wall_s": round(wall, 6), "cpu_s": round(cpu, 6), "max_rss_mb": round(rss, 3), "isolation": self.iso,
+        }
+        result = _classify(meta, bytes(buf), status, timed_out, too_big, cpu, limits)
+        return job_id, out_path, meta, result
+
+    def destroy(self) -> None:
+        """Kill the candidate tree and reap it (the PID namespace dies with its PID 1); free fds."""
+        if self.pid:
+            kill_tree(self.pid)
+            try:
+                os.wait4(self.pid, 0)
+            except ChildProcessError:
+                pass
+            self.pid = 0
+        if not self.plan.pidns:
+            reap_orphans()
+        if not self.plan.mountns:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+        for fd in (self.out_fd, self.err_fd, self.res_r, self.job_w, self.pidfd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.out_fd = self.err_fd = self.res_r = self.job_w = self.pidfd = -1
+
+
+def _drain(fd: int, buf: bytearray, cap: int) -> bool:
+    """Read what is available; False at EOF. Stops once ``cap`` is exceeded."""
+    while len(buf) <= cap:
+        try:
+            chunk = os.read(fd, 1 << 20)
+        except BlockingIOError:
+            return True
+        if not chunk:
+            return False
+        buf += chunk
+    return True
+
+
+def _classify(meta: dict[str, Any], data: bytes, status: int, timed_out: bool, too_big: bool,
+              cpu_used: float, limits: Limits) -> bytes:
+    """Fill ``meta``'s ok/error_kind/error from how the candidate ended; return the raw result."""
+    cpu_lim = cpu_limit(limits)
+    sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0
+
+    def fail(kind: str, msg: str) -> bytes:
+        meta.update(error_kind=kind, error=msg)
+        return b""
+
+    if timed_out:
+        return fail("timeout", f"timed out after {limits.wall_s:g} s wall; process tree killed")
+    if too_big:
+        return fail("output", f"result exceeds the {limits.result_mb} MB limit; process tree killed")
+    # RLIMIT_CPU kills with SIGKILL (see apply_limits); rusage can read a little under the limit
+    if sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu_used >= 0.9 * math.ceil(cpu_lim)):
+        return fail("cpu", f"CPU time limit exceeded ({cpu_used:.1f} s used, limit {cpu_lim:g} s); "
+                           "process tree killed")
+    if sig == signal.SIGKILL:
+        return fail("memory", "killed by SIGKILL (most likely the out-of-memory killer)")
+    if sig:
+        return fail("crash", f"crashed with {signal.Signals(sig).name} ({signal.strsignal(sig)})")
+    if data.startswith(_SETUP_FAILED):
+        return fail("sandbox", "sandbox setup failed: " + data[1:2000].decode("utf-8", "replace"))
+    if not data.startswith(_READY) or len(data) < 2:
+        return fail("exit", f"exited with status {os.WEXITSTATUS(status)} without producing a result")
+    tag, body = data[1:2], data[2:]
+    if tag not in _CANDIDATE_KINDS:
+        return fail("output", "malformed result from the candidate process")
+    kind = _CANDIDATE_KINDS[tag]
+    if kind is None:
+        meta["ok"] = True
+        return body
+    text = body.decode("utf-8", "replace")
+    if kind == "exception":
+        text = f"{text.strip().splitlines()[-1] if text.strip() else 'unknown error'}\n{text}"
+    elif kind == "memory":
+        text = f"MemoryError: out of memory ({limits.memory_mb} MB address-space limit)\n{text}"
+    return fail(kind, text)
+
+
+def decode_outcome(raw: bytes) -> CaseOutcome:
+    """Turn an outcome file (JSON metadata line + raw candidate JSON) into a CaseOutcome.
+
+    Runs in the engine: only ``json.loads`` touches candidate-produced bytes.
+    """
+    head, _, body = raw.partition(b"\n")
+    out = CaseOutcome(**json.loads(head))
+    if out.ok:
+        try:
+            out.output = json.loads(body)
+        except (ValueError, RecursionError) as e:
+            out.ok, out.error_kind = False, "output"
+            out.error = f"result is not valid JSON: {type(e).__name__}: {str(e)[:200]}"
+    return out
+
+
+def encode_outcome(meta: dict[str, Any], result: bytes) -> bytes:
+    return json.dumps(meta).encode() + b"\n" + result
+
+
+def sandbox_failure(case_id: str, msg: str) -> CaseOutcome:
+    return CaseOutcome(case_id=case_id, ok=False, error_kind="sandbox", error=msg)
+
+
+def raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def _supervisor_main(task: Task, plan: Plan, network: bool, chan: int, notify_fd: int, parent: int,
+                     reuse: bool) -> NoReturn:
+    """Body of a supervisor: prepare a candidate, say ``R`` on ``chan``, take a job, run it, repeat.
+
+    ``chan`` is a stream socket to the zygote (or a pipe's read end for one-shot
+    use): frames of :func:`encode_job` come in, one ``R`` byte per prepared
+    candidate goes out. The outcome goes to the file named in the job, then
+    ``done <job_id>`` to ``notify_fd``; the used candidate is torn down *after*
+    that, off the engine's critical path.
+    """
+    code = 1
+    pair: Pair | None = None
+    try:
+        os.setpgid(0, 0)
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:
+            os._exit(1)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, raise_terminated)
+        keep = sorted({0, 1, 2, chan, notify_fd})  # drop the zygote's channels to other supervisors
+        for lo, hi in zip(keep, [*keep[1:], resource.getrlimit(resource.RLIMIT_NOFILE)[0]], strict=True):
+            os.closerange(lo + 1, hi)
+        setup_error = ""
+        try:
+            slot = Slot(plan, network)
+        except OSError as e:
+            setup_error, reuse = f"sandbox setup failed: {e}", False
+        while True:
+            if not setup_error:
+                try:
+                    pair = Pair(task, slot)
+                    pair.rehearse()
+                except OSError as e:
+                    setup_error, reuse = f"sandbox setup failed: {e}", False
+            if reuse:
+                write_all(chan, b"R")
+            job = read_frame(chan)
+            if job is None:
+                raise Terminated()
+            if pair is None:
+                job_id, out_path, _, case_d, _ = pickle.loads(job)
+                data = encode_outcome(sandbox_failure(str(case_d.get("id")), setup_error).to_dict(), b"")
+            else:
+                job_id, out_path, meta, result = pair.run(job)
+                data = encode_outcome(meta, result)
+            fd = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+            write_all(fd, data)
+            os.close(fd)
+            write_all(notify_fd, f"done {job_id}\n".encode())  # < PIPE_BUF: atomic on a shared pipe
+            if pair is not None:
+                pair.destroy()
+                pair = None
+            if not (reuse and slot.reusable):
+                break
+        code = 0
+    except Terminated:
+        pass
+    finally:
+        try:
+            if pair is not None:
+                pair.destroy()
+        finally:
+            os._exit(code)
+
+
+def spawn_supervisor(task: Task, plan: Plan, notify_fd: int, network: bool = False,
+                     reuse: bool = False) -> tuple[int, int]:
+    """Fork a supervisor; returns (pid == its process group, its end of the job channel).
+
+    ``reuse=False``: one job, over a pipe (write one frame, close). ``reuse=True``:
+    a stream socket; read ``R`` (a candidate is ready), then write a job frame.
+    """
+    if reuse:
+        theirs, ours = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        chan, mine = theirs.detach(), ours.detach()
+    else:
+        chan, mine = os.pipe()
+    parent = os.getpid()
+    pid = fork()
+    if pid == 0:
+        try:
+            os.close(mine)
+        finally:
+            _supervisor_main(task, plan, network, chan, notify_fd, parent, reuse)
+    os.close(chan)
+    return pid, mine
+
+
+def run_case_sandboxed(task: Task, artifact: Artifact | dict[str, Any], case: Case | dict[str, Any],
+                       limits: Limits, plan: Plan | None = None) -> CaseOutcome:
+    """Blocking: run one case in a fresh supervisor + candidate forked from this process."""
+    return decode_outcome(run_case_raw(task, artifact, case, limits, plan))
+
+
+def run_case_raw(task: Task, artifact: Artifact | dict[str, Any], case: Case | dict[str, Any],
+                 limits: Limits, plan: Plan | None = None) -> bytes:
+    """Like :func:`run_case_sandboxed` but returns the encoded outcome (bytes cross Ray's wire)."""
+    a_d = artifact.to_dict() if isinstance(artifact, Artifact) else artifact
+    c_d = case.to_dict() if isinstance(case, Case) else case
+    plan = plan or probe()
+    tmp = tempfile.mkdtemp(prefix="synthloop-job-")
+    out_path = os.path.join(tmp, "outcome")
+    r, w = os.pipe()
+    pid, job_w = spawn_supervisor(task, plan, w, limits.network)
+    os.close(w)
+    try:
+        try:
+            write_frame(job_w, encode_job(0, out_path, a_d, c_d, limits))
+        except OSError:
+            pass
+        os.close(job_w)
+        ready, _, _ = select.select([r], [], [], limits.wall_s + BACKSTOP_S)
+        if not ready:
+            os.killpg(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
+        try:
+            with open(out_path, "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            why = "no result within the backstop" if not ready else f"supervisor ended with status {status}"
+            return encode_outcome(sandbox_failure(str(c_d.get("id")), f"sandbox failed: {why}").to_dict(), b"")
+    finally:
+        os.close(r)
+        shutil.rmtree(tmp, ignore_errors=True)
