@@ -266,6 +266,32 @@ def show_cmd(run: Path = typer.Argument(..., help="run directory"),
         _print_summary(s)
 
 
+@app.command("sweep")
+def sweep_cmd(
+    configs: list[Path] = typer.Argument(..., help="YAML run configs (each may hold a `grid:` of lists)"),
+    repeats: int = typer.Option(1, min=1, help="independent repeats per cell (seeds base+i)"),
+    out_dir: Path = typer.Option(Path("runs/sweep"), "--out", help="sweep directory"),
+    sets: list[str] = typer.Option([], "--set", help="override for every cell: a.b=value"),
+    grids: list[str] = typer.Option([], "--grid", help="add a grid axis: a.b=v1,v2,v3 (repeatable)"),
+) -> None:
+    """Run configs × grid × repeats as ordinary runs; rerunning resumes. `synthloop report DIR` summarises."""
+    import yaml
+
+    from synthloop.sweep import run_sweep
+
+    for c in configs:
+        if not c.is_file():
+            _fail(f"config file {str(c)!r} does not exist")
+    grid: dict[str, list[Any]] = {}
+    for g in grids:
+        k, sep, v = g.partition("=")
+        if not sep or not v:
+            _fail(f"--grid expects key=v1,v2, got {g!r}")
+        grid[k] = [yaml.safe_load(x) for x in v.split(",")]
+    index = run_sweep(configs, out_dir, repeats, sets, grid, announce=lambda m: err.print(m, markup=False))
+    out.print(str(index))
+
+
 @app.command("report")
 def report_cmd(run: Path = typer.Argument(..., help="run directory (or a sweep directory)"),
                out_dir: Path | None = typer.Option(None, "--out", help="where to write (default: the run)")) -> None:
