@@ -81,7 +81,12 @@ def execute_run(run_dir: Path, progress: Progress | None = None, iterations: int
     resumed = bool(db.candidates())
     db.event("resume" if resumed else "start", pid=os.getpid(), iterations=cfg.search.iterations)
     db.set_meta("status", "running")
-    db.set_meta("synthesizer", synth.describe())
+    desc = synth.describe()
+    db.set_meta("synthesizer", desc)
+    if desc.get("priced") is False and cfg.budget.max_cost_usd is not None:
+        db.event("warning", message=f"no price known for {synth.name}: its cost counts as $0 against --max-cost-usd")
+        print(f"warning: no price known for {synth.name}; --max-cost-usd cannot limit it "
+              "(add it to a price table: --set llm.pricing=FILE.yaml)", file=__import__("sys").stderr)
     db.set_meta("task", task.describe())
     engine = Engine(cfg, task, synth, executor, db, run_dir, progress)
     try:

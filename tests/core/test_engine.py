@@ -178,3 +178,14 @@ def test_private_values_never_reach_a_prompt(tmp_path):
     db = sqlite3.connect(run_dir / "run.sqlite")
     prompts = " ".join(r[0] for r in db.execute("SELECT request FROM llm_calls"))
     assert "0.677" not in prompts and "heldout" not in prompts.lower()
+
+
+def test_smoke_test_crash_is_retried_with_the_error(tmp_path):
+    crash = "```python\ndef value():\n    x = 0.5  # tunable\n    raise RuntimeError('kaboom')\n```"
+    with FakeOpenAIServer([crash, program(0.45)]) as srv:
+        _, s = run(tmp_path, srv, search__iterations=1, search__smoke_test=True)
+        bodies = srv.bodies
+    c = s["candidates"][1]
+    assert c["attempts"] == 2 and c["score"] == 0.45
+    retry = bodies[1]["messages"][-1]["content"]
+    assert "smoke test" in retry and "kaboom" in retry

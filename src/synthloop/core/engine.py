@@ -230,6 +230,17 @@ class Engine:
             self._best = max(valid, key=_rank_key) if valid else None
         self._add(cand)
 
+    async def _smoke(self, artifact: Artifact) -> list[str]:
+        """Run the first feedback case in the sandbox; a crash there is a retryable invalid proposal."""
+        cases = self.pools.feedback[:1]
+        if not cases:
+            return []
+        out = (await self.executor.run(artifact, cases, self.limits))[0]
+        if out.ok:
+            return []
+        tail = out.stderr.strip()[-800:]
+        return [f"crash in the smoke test ({out.error_kind}): {out.error.strip()}" + (f"\nstderr: {tail}" if tail else "")]
+
     # ---- proposals ----------------------------------------------------
     async def seed_candidate(self) -> Candidate | None:
         """Generation 0 from the task's seed artifact (evaluated, no LLM call); None if the task has none."""
@@ -354,6 +365,8 @@ class Engine:
                     code, error = None, str(e)
                 else:
                     problems = self.task.validate(Artifact(code, self.task.language))
+                    if not problems and self.cfg.search.smoke_test:
+                        problems = await self._smoke(Artifact(code, self.task.language))
                     if not problems:
                         status, error = "proposed", ""
                         break
