@@ -374,15 +374,22 @@ class Engine:
                 messages = [*messages, {"role": "assistant", "content": resp.text},
                             {"role": "user", "content": retry_message(error, code, self.task.language)}]
         art = Artifact(code, self.task.language) if code is not None else None
+        evs = await self.evaluate(art, self._search_pools()) if status == "proposed" and art else {}
+        if evs:
+            status = "evaluated"
         path = self._write_artifact(gen, slot, art) if art else None
-        cid = self.db.add_candidate(generation=gen, slot=slot, parent_id=parent.id if parent else None, status=status,
-                                    sha=art.sha if art else None, language=self.task.language,
-                                    content=code, path=path, attempts=attempts, note=error or None)
-        cand = Candidate(cid, gen, slot, parent.id if parent else None, art, status, note=error)
-        if status == "proposed":
-            await self._evaluate_and_store(cand)
-        self._add(cand)
-        self._progress(cand)
+        # One transaction per candidate: the row, its evaluations and the progress meta land together. A crash
+        # before it loses only this evaluation; the LLM answer is already journaled and is reused on resume.
+        with self.db.transaction():
+            cid = self.db.add_candidate(generation=gen, slot=slot, parent_id=parent.id if parent else None,
+                                        status=status, sha=art.sha if art else None, language=self.task.language,
+                                        content=code, path=path, attempts=attempts, note=error or None)
+            cand = Candidate(cid, gen, slot, parent.id if parent else None, art, status, note=error)
+            for ev in evs.values():
+                self.db.add_evaluation(cid, ev)
+                cand.evals[ev.pool] = [ev]
+            self._add(cand)
+            self._progress(cand)
         return cand
 
     # ---- held-out gate ------------------------------------------------

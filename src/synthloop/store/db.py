@@ -17,8 +17,10 @@ One connection, used from the engine's event-loop thread only.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
+from collections.abc import Iterator
 import time
 from pathlib import Path
 from typing import Any
@@ -103,6 +105,20 @@ class RunDB:
 
     def close(self) -> None:
         self.conn.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group writes into one commit (one WAL append instead of one per statement)."""
+        if self.conn.in_transaction:  # nested: the outer transaction commits
+            yield
+            return
+        self.conn.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
 
     # ---- meta & events ------------------------------------------------
     def set_meta(self, key: str, value: Any) -> None:

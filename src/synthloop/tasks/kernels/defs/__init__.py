@@ -1,0 +1,1 @@
+"""The twelve Metal-Sci tasks, one module each (backend-neutral definitions)."""
