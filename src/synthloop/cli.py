@@ -417,6 +417,28 @@ def bench_cmd(ctx: typer.Context, what: str = typer.Argument(..., help="engine, 
     raise typer.Exit(mod.main(list(ctx.args)))
 
 
+@app.command("render", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def render_cmd(ctx: typer.Context, task: str = typer.Argument(..., help="ssd/gathering or ssd/cleanup")) -> None:
+    """Render an episode to an animated GIF (social dilemmas): --policy P --seed S --out episode.gif."""
+    if not task.startswith("ssd/"):
+        _fail(f"render supports ssd/gathering and ssd/cleanup, not {task!r}")
+    from synthloop.tasks.ssd.cli import cli_render
+
+    raise typer.Exit(cli_render([task.split("/", 1)[1], *ctx.args]))
+
+
+@app.command("autoresearch", context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
+                                                "help_option_names": []})
+def autoresearch_cmd(ctx: typer.Context) -> None:
+    """Outer loop: a researcher redesigns the synthesis pipeline of TASK behind an evaluation service.
+
+    `synthloop autoresearch TASK --objective M --researcher-model R --synthesizer-model S --budget-evals N
+    --replicates r` (`synthloop autoresearch --help` for all options)."""
+    from synthloop.autoresearch.cli import main as ar_main
+
+    raise typer.Exit(ar_main(list(ctx.args)))
+
+
 def _mount_optional() -> None:
     import importlib
 
@@ -437,7 +459,9 @@ def main(argv: list[str] | None = None) -> None:
     if args[:1] == ["ssd"]:  # domain sub-apps import heavy modules (numba): mount only when asked for
         _mount_optional()
     try:
-        app(args=argv, standalone_mode=False)
+        rc = app(args=argv, standalone_mode=False)  # click returns typer.Exit's code in this mode
+        if isinstance(rc, int) and rc:
+            sys.exit(rc)
     except (UsageError, ConfigError, UnknownTask, UnknownModel) as e:
         err.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)

@@ -39,3 +39,9 @@ def test_malformed_yaml_config(cli_env, tmp_path):
                        env=cli_env, cwd=tmp_path, timeout=60)
     assert r.returncode == 2 and "not valid YAML" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "runs").exists()  # nothing was started
+
+
+def test_domain_command_errors_keep_exit_code_2(cli_env, tmp_path):
+    r = subprocess.run(synthloop_cmd() + ["eval", "ssd/gathering", "--policy", "builtin:nope"], capture_output=True,
+                       text=True, env=cli_env, cwd=tmp_path, timeout=120)
+    assert r.returncode == 2 and "valid: bfs" in r.stderr and "Traceback" not in r.stderr

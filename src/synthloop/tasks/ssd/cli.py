@@ -1,0 +1,198 @@
+"""Command line for the social-dilemma games (mounted as ``synthloop ssd``).
+
+Commands: ``eval``, ``render``, ``train-q`` and ``bench``. Bad input prints
+one line naming the problem and the valid choices on stderr and exits with
+code 2, without a traceback. ``cli_eval(argv)`` etc. run a command from an
+argument list and return its exit code, for forwarding from the main CLI.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import typer
+
+from synthloop.tasks.ssd.evaluate import PROTOCOLS, SSDInputError, evaluate_policy, parse_seeds
+from synthloop.tasks.ssd.rules import RULE_NAMES
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Sequential social dilemmas: Gathering and Cleanup.")
+
+
+def _fail(msg: str) -> None:
+    typer.echo(f"error: {msg}", err=True)
+    raise typer.Exit(2)
+
+
+def _guard(fn: Callable[[], Any]) -> Any:
+    """Run ``fn`` turning input errors into the one-line, exit-2 contract."""
+    try:
+        return fn()
+    except SSDInputError as exc:
+        _fail(str(exc))
+    except KeyError as exc:
+        _fail(str(exc.args[0]) if exc.args else "unknown name")
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+
+
+def _seeds(text: str | None) -> list[int] | None:
+    return None if text is None else _guard(lambda: parse_seeds(text))
+
+
+@app.command("eval")
+def eval_cmd(
+    game: str = typer.Argument(..., help="gathering or cleanup (ssd/ prefix accepted)"),
+    policy: str = typer.Option("builtin:bfs", "--policy", help="builtin:<name>, qtable:<path> or path/to/policy.py"),
+    agents: int = typer.Option(10, "--agents", help="number of agents"),
+    map_name: str | None = typer.Option(None, "--map", help="gathering: large|default|small; cleanup: standard|small"),
+    seeds: str | None = typer.Option(None, "--seeds", help="e.g. 0-4 or 0,3,7 (default: 0-4; reference-mixed: 9999-10003)"),
+    steps: int = typer.Option(1000, "--steps", help="episode length"),
+    protocol: str = typer.Option("self-play", "--protocol", help=f"one of {', '.join(PROTOCOLS)}"),
+    rules: str = typer.Option("reference", "--rules", help=f"one of {', '.join(RULE_NAMES)} (combine with +)"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+    workers: int | None = typer.Option(None, "--workers", help="worker processes (default: all cores)"),
+) -> None:
+    """Evaluate a policy over seeds and print the social metrics."""
+    seed_list = _seeds(seeds)
+    result = _guard(lambda: evaluate_policy(
+        game, policy, agents=agents, map=map_name, seeds=seed_list, protocol=protocol,
+        rules=rules, steps=steps, workers=workers,
+    ))
+    failed = all("error" in e for e in result["episodes"])
+    if as_json:
+        typer.echo(json.dumps(result))
+        if failed:
+            raise typer.Exit(1)
+        return
+    typer.echo(f"{result['game']} map={result['map']} agents={agents} protocol={protocol} rules={rules} policy={policy}")
+    typer.echo(f"{'seed':>6} {'U':>8} {'E':>8} {'S':>9} {'P':>7} {'maximin':>8}")
+    for e in result["episodes"]:
+        if "error" in e:
+            typer.echo(f"{e['seed']:>6} error: {e['error']}")
+            continue
+        typer.echo(
+            f"{e['seed']:>6} {e['efficiency']:8.3f} {e['equality']:8.4f} {e['sustainability']:9.3f} "
+            f"{e['peace']:7.3f} {e['maximin']:8.1f}"
+        )
+    m = result["mean"]
+    if "efficiency" in m:
+        typer.echo(
+            f"{'mean':>6} {m['efficiency']:8.3f} {m['equality']:8.4f} {m['sustainability']:9.3f} "
+            f"{m['peace']:7.3f} {m['maximin']:8.1f}   r̄={m['reward']:.2f}"
+        )
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command("render")
+def render_cmd(
+    game: str = typer.Argument(..., help="gathering or cleanup"),
+    policy: str = typer.Option("builtin:bfs", "--policy"),
+    seed: int = typer.Option(0, "--seed"),
+    out: str = typer.Option("episode.gif", "--out", help="GIF path"),
+    frames_dir: str | None = typer.Option(None, "--frames-dir", help="also write PNG frames here"),
+    steps: int = typer.Option(200, "--steps"),
+    agents: int = typer.Option(10, "--agents"),
+    map_name: str | None = typer.Option(None, "--map"),
+    rules: str = typer.Option("reference", "--rules"),
+    protocol: str = typer.Option("self-play", "--protocol"),
+    cell_size: int = typer.Option(12, "--cell-size", help="pixels per grid cell"),
+) -> None:
+    """Write an animated GIF of one episode (god's-eye view, beams visible)."""
+    from synthloop.tasks.ssd.config import GameConfig
+    from synthloop.tasks.ssd.evaluate import population, resolve_policy
+    from synthloop.tasks.ssd.render import render_episode
+    from synthloop.tasks.ssd.rules import get_rules
+
+    def check() -> None:  # validate everything before playing
+        GameConfig.for_game(game, map_name, n_agents=agents, max_steps=steps)
+        get_rules(rules)
+        population(resolve_policy(policy), protocol, agents)
+
+    _guard(check)
+    res = _guard(lambda: render_episode(
+        game, policy, seed=seed, out=out, frames_dir=frames_dir, agents=agents, map_name=map_name,
+        steps=steps, rules=rules, protocol=protocol, cell_size=cell_size,
+    ))
+    typer.echo(json.dumps({"gif": res["gif"], "frames": res["frames"], "png_frames": len(res["png_frames"])}))
+
+
+@app.command("train-q")
+def train_q_cmd(
+    game: str = typer.Argument(..., help="gathering or cleanup"),
+    out: str = typer.Option("qtable.json", "--out", help="where to save the Q-table"),
+    episodes: int = typer.Option(1000, "--episodes"),
+    agents: int = typer.Option(10, "--agents"),
+    map_name: str | None = typer.Option(None, "--map"),
+    steps: int = typer.Option(1000, "--steps"),
+    eps_decay: int | None = typer.Option(None, "--eps-decay", help="episodes of ε decay (default 100 / 200)"),
+    seed: int = typer.Option(40, "--seed", help="learner seed; episode e resets with seed + e"),
+    rules: str = typer.Option("reference", "--rules"),
+    quiet: bool = typer.Option(False, "--quiet"),
+) -> None:
+    """Train the shared tabular Q-learner (spec §5.2) and save the table;
+    evaluate it later with ``eval --policy qtable:PATH``."""
+    from synthloop.tasks.ssd.config import GameConfig
+    from synthloop.tasks.ssd.qlearning import train
+    from synthloop.tasks.ssd.rules import get_rules
+
+    _guard(lambda: (GameConfig.for_game(game, map_name, n_agents=agents, max_steps=steps), get_rules(rules)))
+
+    def progress(ep: int, eff: float) -> None:
+        if not quiet and (ep % 10 == 0 or ep == episodes - 1):
+            typer.echo(f"episode {ep + 1}/{episodes}  U={eff:.3f}", err=True)
+
+    q = _guard(lambda: train(
+        game, episodes=episodes, agents=agents, map_name=map_name, steps=steps,
+        eps_decay_episodes=eps_decay, seed=seed, rules=rules, progress=progress,
+    ))
+    q.save(out)
+    typer.echo(json.dumps({"qtable": out, **q.meta}))
+
+
+@app.command("bench")
+def bench_cmd(
+    steps: int = typer.Option(5000, "--steps", help="steps per STAND measurement"),
+    cold: bool = typer.Option(True, "--cold/--no-cold", help="also time a fresh-interpreter evaluation"),
+) -> None:
+    """Throughput benchmark; prints one JSON object."""
+    from synthloop.tasks.ssd.bench import run_benchmark
+
+    typer.echo(json.dumps(run_benchmark(steps=steps, cold=cold), indent=2))
+
+
+def _invoke(command: str, argv: list[str]) -> int:
+    try:
+        app(args=[command, *argv], prog_name=f"synthloop ssd {command}", standalone_mode=True)
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    return 0
+
+
+def cli_eval(argv: list[str]) -> int:
+    """``synthloop eval ssd/<game> ...`` forwards here; returns the exit code."""
+    return _invoke("eval", argv)
+
+
+def cli_render(argv: list[str]) -> int:
+    return _invoke("render", argv)
+
+
+def cli_train_q(argv: list[str]) -> int:
+    return _invoke("train-q", argv)
+
+
+def cli_bench(argv: list[str]) -> int:
+    return _invoke("bench", argv)
+
+
+def main() -> None:  # pragma: no cover - manual entry point
+    sys.exit(_invoke(sys.argv[1], sys.argv[2:]) if len(sys.argv) > 1 else _invoke("--help", []))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
