@@ -95,20 +95,21 @@ def run_synthloop(iterations: int, concurrency: int, base_url: str, workdir: Pat
 
 
 SITECUSTOMIZE = """
-import atexit, os, time
+import os, time
 _path = os.environ.get("SYNTHLOOP_BENCH_LLM_TIMES")
 if _path:
     try:
         import openai.resources.chat.completions as _m
-        _orig, _times = _m.Completions.create, []
-        def _timed(self, *a, **k):
-            t = time.perf_counter()
+        _orig = _m.Completions.create
+        def _timed(self, *a, **k):  # OpenEvolve calls the LLM in worker processes that die by signal:
+            t = time.perf_counter()  # append each timing at once instead of at exit
             try:
                 return _orig(self, *a, **k)
             finally:
-                _times.append(time.perf_counter() - t)
+                _fd = os.open(_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                os.write(_fd, b"%f\\n" % (time.perf_counter() - t))
+                os.close(_fd)
         _m.Completions.create = _timed
-        atexit.register(lambda: _times and open(_path, "w").write("\\n".join(map(str, _times))))
     except Exception:
         pass
 """
