@@ -309,6 +309,9 @@ def report_cmd(run: Path = typer.Argument(..., help="run directory (or a sweep d
         domain = load_run_config(run).task.split("/", 1)[0]
     elif (run / "autoresearch.sqlite").is_file():
         domain = "autoresearch"
+    elif (run / "sweep.json").is_file():  # a sweep: the domain of its cells decides the report
+        cells = json.loads((run / "sweep.json").read_text()).get("cells") or [{}]
+        domain = str(cells[0].get("task", "")).split("/", 1)[0] or None
     modules = {"autoresearch": "synthloop.autoresearch.report"}
     mod_name = modules.get(domain or "", f"synthloop.tasks.{domain}.report") if domain else None
     paths: list[Path] = []
@@ -323,10 +326,6 @@ def report_cmd(run: Path = typer.Argument(..., help="run directory (or a sweep d
         from synthloop.report.html import write_html_report
 
         paths = [write_html_report(run, target / "report.html")]
-    if not paths and mod_name is None:
-        from synthloop.tasks.safety import report as safety_report  # a sweep directory of safety runs
-
-        paths = list(safety_report.report(run, target)) if hasattr(safety_report, "report") else []
     if not paths:
         _fail(f"{str(run)!r} holds no run (no run.sqlite) and no sweep")
     for p_ in paths:
