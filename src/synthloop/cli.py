@@ -292,6 +292,15 @@ def sweep_cmd(
     out.print(str(index))
 
 
+@app.command("table", context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
+                                         "help_option_names": []})
+def table_cmd(ctx: typer.Context) -> None:
+    """Paper-style table over runs or sweeps of social-dilemma synthesis: `synthloop table RUNS... [--csv F]`."""
+    from synthloop.tasks.ssd.table import main as table_main
+
+    raise typer.Exit(table_main(list(ctx.args)))
+
+
 @app.command("report")
 def report_cmd(run: Path = typer.Argument(..., help="run directory (or a sweep directory)"),
                out_dir: Path | None = typer.Option(None, "--out", help="where to write (default: the run)")) -> None:

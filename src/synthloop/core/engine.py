@@ -236,10 +236,10 @@ class Engine:
         if not cases:
             return []
         out = (await self.executor.run(artifact, cases, self.limits))[0]
-        if out.ok:
+        res = self._judge(artifact, cases[0], out)  # a task may report a crash inside its output (e.g. a policy)
+        if res.ok:
             return []
-        tail = out.stderr.strip()[-800:]
-        return [f"crash in the smoke test ({out.error_kind}): {out.error.strip()}" + (f"\nstderr: {tail}" if tail else "")]
+        return [f"crash in the smoke test ({res.error_kind}): " + "\n".join(res.diagnostics)[:2000]]
 
     # ---- proposals ----------------------------------------------------
     async def seed_candidate(self) -> Candidate | None:

@@ -25,6 +25,8 @@ _BUILTIN: dict[str, str] = {
     "safety/text_absent_supervisor": "synthloop.tasks.safety.task:TextAbsentSupervisorTask",
     "safety/text_boat_race": "synthloop.tasks.safety.task:TextBoatRaceTask",
     "safety/text_whisky_gold": "synthloop.tasks.safety.task:TextWhiskyGoldTask",
+    "ssd/gathering": "synthloop.tasks.ssd.synthesis:GatheringSynthesis",
+    "ssd/cleanup": "synthloop.tasks.ssd.synthesis:CleanupSynthesis",
 }
 _BUILTIN.update({f"kernels/{n}": f"synthloop.tasks.kernels.task:Kernel{n.capitalize()}" for n in (
     "saxpy", "heat2d", "wave3d", "nbody", "hmc", "lbm", "ising", "lj", "gradshaf", "fft3d", "adi3d", "morton")})
