@@ -30,9 +30,17 @@ def new_run_id(task: str) -> str:
 def prepare_run(cfg: RunConfig, announce: Callable[[str], None] = print) -> Path:
     """Resolve the model, create the run directory with config.yaml and an empty database."""
     model, line = resolve_model(cfg.llm.model, os.environ)
-    if cfg.llm.model is None:
-        announce(line)
+    explicit = cfg.llm.model is not None
     cfg = cfg.model_copy(update={"llm": cfg.llm.model_copy(update={"model": model})})
+    task = make_task(cfg.task, cfg.task_options)
+    if model == "mutate" and task.seed() is None and not callable(getattr(task, "search", None)):
+        flags = [f"--{n.replace('_', '-')}" for n, f in task.Options.model_fields.items()
+                 if "seed" in n and f.annotation is bool]
+        hint = f"give it one ({', '.join(flags)})" if flags else "it has none"
+        raise ConfigError(f"mutate perturbs a parent program and cannot write one from scratch, and {cfg.task} starts "
+                          f"from no seed artifact: {hint}, or choose an LLM with --model")
+    if not explicit:
+        announce(line)
     run_dir = Path(cfg.out) if cfg.out else Path("runs") / new_run_id(cfg.task)
     if (run_dir / "run.sqlite").exists():
         raise ConfigError(f"run directory {str(run_dir)!r} already holds a run; use `synthloop resume {run_dir}`")
