@@ -148,7 +148,7 @@ class Harness:
         self.start_files = start_files
         self.lock = threading.Lock()
         self.t0 = time.monotonic()
-        names = {m.name: m for m in setup.task.metrics}
+        names = {m.name: m for m in setup.task.objectives()}
         if setup.objective != "score" and setup.objective not in names:
             raise ValueError(f"unknown objective {setup.objective!r}; valid: score, {', '.join(names)}")
         self.sign = -1.0 if setup.objective in names and names[setup.objective].direction == "min" else 1.0

@@ -260,7 +260,7 @@ class Measurer:
 
     def _best(self, engine: Engine) -> Candidate | None:
         """The search's best by the *outer objective* on its selection evaluations (ties: the earliest)."""
-        names = {m.name: m.direction for m in self.s.task.metrics}
+        names = {m.name: m.direction for m in self.s.task.objectives()}
         sign = -1.0 if names.get(self.s.objective) == "min" else 1.0
         scored = [(objective_of(c.selection_evals()[0], self.s.objective), c) for c in engine.candidates.values()
                   if c.selection_evals()]

@@ -82,7 +82,7 @@ class PipelineConfig(BaseModel):
             raise PipelineError(f"config: feedback_cases={self.feedback_cases} but the task has only {n_fb}"
                                 " feedback case(s)")
         if isinstance(self.show.metrics, list):
-            names = {m.name for m in task.metrics}
+            names = {m.name for m in task.objectives()}
             unknown = [m for m in self.show.metrics if m not in names]
             if unknown:
                 raise PipelineError(f"config: unknown metric(s) {unknown} in show.metrics; valid: {sorted(names)}")

@@ -58,6 +58,10 @@ class Task(ABC):
     def metrics(self) -> list[MetricSpec]:
         return [MetricSpec(self.objective, "max")]
 
+    def objectives(self) -> list[MetricSpec]:
+        """Every metric the task measures that an outer loop may optimise, whether or not prompts show it."""
+        return self.metrics
+
     @property
     def limits(self) -> Limits:
         return Limits()

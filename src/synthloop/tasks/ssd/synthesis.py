@@ -94,8 +94,17 @@ class SSDSynthesisTask(Task):
         return self.options  # type: ignore[return-value]
 
     # ---- description --------------------------------------------------
+    def objectives(self) -> list[MetricSpec]:
+        """All measured metrics (every channel), e.g. maximin for a Rawlsian outer objective, shown or not."""
+        shown = {m.name for m in self.metrics}
+        every = self._metric_specs({"maximin", "returns", "behaviour"})
+        return [*self.metrics, *(m for m in every if m.name not in shown)]
+
     @property
     def metrics(self) -> list[MetricSpec]:
+        return self._metric_specs(set(self.opts.channels))
+
+    def _metric_specs(self, ch: set[str]) -> list[MetricSpec]:
         n, t = self.config.n_agents, self.config.max_steps
         out = [
             MetricSpec("reward", "max", f"mean per-agent return over the {t}-step episode (the objective)"),
@@ -107,7 +116,6 @@ class SSDSynthesisTask(Task):
             MetricSpec("peace", "max", f"average number of agents not tagged out per step (0..{n}); CLEAN does not"
                        " reduce it"),
         ]
-        ch = set(self.opts.channels)
         if "maximin" in ch:
             out.append(MetricSpec("maximin", "max", "the lowest agent's return"))
         if "returns" in ch:
