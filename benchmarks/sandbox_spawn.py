@@ -8,7 +8,10 @@ Figures (milliseconds):
   candidate is always waiting: the critical-path overhead the engine sees.
 * ``seq_ms_per_job`` / ``conc4_ms_per_job``: back-to-back jobs, one at a time and
   4 in flight: throughput, bounded by the CPU cost of making fresh processes.
-* ``cpu_ms_per_job``: CPU (all sandbox processes) per trivial job.
+* ``cpu_ms_per_job``: CPU (all sandbox processes) per trivial job, over the whole run.
+* ``sandbox_cpu_ms_per_job`` / ``engine_cpu_ms_per_job``: per phase (``seq``, ``conc4``): CPU of the
+  zygote, supervisors and candidates (read live from /proc, candidates through their
+  supervisors' reaped-children times, so at clock-tick resolution), and of the engine process.
 * ``cold_ms`` / ``cold_network_ms``: one job with no prepared candidate
   (``run_case_sandboxed``, as on a Ray worker), with and without a new network
   namespace, i.e. what ``unshare(CLONE_NEWNET)`` adds.
@@ -58,6 +61,36 @@ def _ms(x: float) -> float:
     return round(x * 1e3, 3)
 
 
+def _tree_cpu(zygote: int) -> float:
+    """CPU seconds of the zygote and its supervisors, plus what their reaped children used."""
+    tck, total = os.sysconf("SC_CLK_TCK"), 0.0
+    pids = [zygote]
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat", "rb") as f:
+                    if int(f.read().rsplit(b")", 1)[1].split()[1]) == zygote:
+                        pids.append(int(name))
+            except (OSError, ValueError):
+                pass
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/schedstat", "rb") as f:
+                total += int(f.read().split()[0]) / 1e9
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+            if pid != zygote:  # the zygote's reaped children are supervisors: counted live above
+                total += (int(fields[13]) + int(fields[14])) / tck
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
+def _self_cpu() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
 async def _local(ex: LocalExecutor, n: int) -> dict[str, Any]:
     art, lim = Artifact("trivial"), Limits(wall_s=10)
     for _ in range(10):
@@ -70,24 +103,29 @@ async def _local(ex: LocalExecutor, n: int) -> dict[str, Any]:
         lat.append(time.perf_counter() - t0)
         walls.append(o.wall_s)
         assert o.ok, o
-    t0 = time.perf_counter()
+    cpu: dict[str, dict[str, float]] = {"sandbox_cpu_ms_per_job": {}, "engine_cpu_ms_per_job": {}}
+    t0, s0, e0 = time.perf_counter(), _tree_cpu(ex.zygote_pid), _self_cpu()
     for i in range(n):
         await ex.run(art, [Case(str(i), "feedback")], lim)
     seq = (time.perf_counter() - t0) / n
+    cpu["sandbox_cpu_ms_per_job"]["seq"] = _ms((_tree_cpu(ex.zygote_pid) - s0) / n)
+    cpu["engine_cpu_ms_per_job"]["seq"] = _ms((_self_cpu() - e0) / n)
     sem = asyncio.Semaphore(4)
 
     async def one(i: int) -> None:
         async with sem:
             await ex.run(art, [Case(str(i), "feedback")], lim)
 
-    t0 = time.perf_counter()
+    t0, s0, e0 = time.perf_counter(), _tree_cpu(ex.zygote_pid), _self_cpu()
     await asyncio.gather(*(one(i) for i in range(n)))
     conc = (time.perf_counter() - t0) / n
+    cpu["sandbox_cpu_ms_per_job"]["conc4"] = _ms((_tree_cpu(ex.zygote_pid) - s0) / n)
+    cpu["engine_cpu_ms_per_job"]["conc4"] = _ms((_self_cpu() - e0) / n)
     lat.sort()
     return {"latency_idle_ms": {"median": _ms(statistics.median(lat)), "p10": _ms(lat[len(lat) // 10]),
                                 "p90": _ms(lat[len(lat) * 9 // 10])},
             "candidate_wall_median_ms": _ms(statistics.median(walls)),
-            "seq_ms_per_job": _ms(seq), "conc4_ms_per_job": _ms(conc)}
+            "seq_ms_per_job": _ms(seq), "conc4_ms_per_job": _ms(conc), **cpu}
 
 
 def main() -> None:

@@ -356,8 +356,6 @@ def eval_cmd(
         from synthloop.tasks.ssd.cli import cli_eval
 
         raise typer.Exit(cli_eval([task.split("/", 1)[1], *ctx.args, *(["--json"] if as_json else [])]))
-    if ctx.args:
-        _fail(f"unexpected arguments {' '.join(ctx.args)!r}; see `synthloop eval --help`")
     if artifact is None:
         _fail("--artifact FILE is required")
     if not artifact.is_file():
@@ -371,6 +369,8 @@ def eval_cmd(
         if not _:
             _fail(f"--set expects key=value, got {s!r}")
         opts[k.removeprefix("task_options.")] = __import__("yaml").safe_load(v)
+    if ctx.args:  # the task's own options as flags, as for `run` (e.g. --backend cpu)
+        opts.update(task_flags(task, list(ctx.args)))
     t = make_task(task, opts)
     pools = list(POOLS) if pool == "all" else [pool]
     if any(p not in POOLS for p in pools):

@@ -120,6 +120,9 @@ async def _search(engine: Engine) -> None:
         engine.db.event("budget_stop", reason=engine.stopped)
         engine.db.set_meta("stopped", engine.stopped)
     best = engine.best()
+    champ = engine.db.get_meta("champion")  # a noise-aware champion (one_plus_one, kernel duels) outranks the max
+    if champ is not None and champ in engine.candidates:
+        best = engine.candidates[champ]
     finalists = []
     if best is not None:
         finalists.append(("best", best))

@@ -27,7 +27,7 @@ def ray_executor():
 
 def test_ray_normal_job(ray_executor):
     outs = asyncio.run(ray_executor.run(art("print('hi')\nreturn case['id']"), [case(0), case(1)], Limits(wall_s=10)))
-    assert [o.output for o in outs] == ["0", "1"], outs
+    assert [o.output for o in outs] == ["0", "1"], [o.error for o in outs]
     assert outs[0].stdout == "hi\n" and outs[0].isolation.get("mode")
 
 

@@ -241,6 +241,14 @@ def finish(result: dict[str, Any], ceilings: Ceilings | None) -> dict[str, Any]:
     return result
 
 
+def _spread(times: Any) -> str:
+    """`` (IQR +-x% of n runs)``: how noisy the median is, so the model can tell a real change from noise."""
+    if not isinstance(times, list) or len(times) < 3:
+        return ""
+    q1, med, q3 = np.percentile(np.asarray(times, dtype=np.float64), [25, 50, 75])
+    return f" (IQR +-{50 * (q3 - q1) / med:.1f}% of {len(times)} runs)" if med > 0 else ""
+
+
 def format_result(result: dict[str, Any]) -> str:
     """The feedback packet: one line per size, then the score (what a prompt may show)."""
     if result.get("error_kind") in ("compile", "static_check"):
@@ -249,7 +257,8 @@ def format_result(result: dict[str, Any]) -> str:
     for r in result["sizes"]:
         if r["correct"] and r.get("fitness"):
             f = r["fitness"]
-            lines.append(f"{r['label']}: correct, {f['t_median_s'] * 1e3:.3f} ms, {f['achieved']:.1f} {f['unit']} "
+            lines.append(f"{r['label']}: correct, {f['t_median_s'] * 1e3:.3f} ms{_spread(r.get('times_s'))}, "
+                         f"{f['achieved']:.1f} {f['unit']} "
                          f"({100 * f['fraction']:.1f}% of the {f['ceiling']:.1f} {f['unit']} attainable, "
                          f"{f['bound']}-bound)")
         elif r["correct"]:

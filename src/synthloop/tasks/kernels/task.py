@@ -1,4 +1,5 @@
-"""synthloop Task glue for the kernel tasks: ``kernels/<name>`` (the only module importing synthloop.core).
+"""synthloop Task glue for the kernel tasks: ``kernels/<name>`` (with search.py, run_gate.py and prompts.py, the
+only modules importing synthloop.core; the rest stays importable on a bare GPU host).
 
 Cases. One case is a whole *ladder* of sizes, not one size: the sizes of a case are timed one after the
 other in one worker, so they never compete for the cores (the engine may run cases in parallel), and a
@@ -15,6 +16,12 @@ candidate's native code never ran. ``judge`` (trusted process) re-validates the 
 recomputes the fitness from the raw timing samples with this machine's cached ceilings, so a tampered
 fraction or score in the output is ignored; the correctness verdict is taken from the sandbox-side
 comparison (see evaluate.py for why that process is clean).
+
+Duels. Promotion needs incumbent and candidate timed interleaved in one process, and that process runs
+candidate code, so it is a case like any other: :meth:`KernelSearchTask.duel_case` carries the incumbent's
+source in its params, ``run`` times both in the sandbox, and ``judge`` recomputes the bootstrap decision
+from the raw samples. The search loop (search.py) and the held-out gate (run_gate.py) use it through the
+engine's executor; ``search``/``gate`` are the hooks the runner calls instead of the generic strategies.
 """
 
 from __future__ import annotations
@@ -33,6 +40,9 @@ from synthloop.tasks.kernels.antihack import static_check
 from synthloop.tasks.kernels.catalog import TASK_NAMES, get_task
 from synthloop.tasks.kernels.spec import KernelTask, Size
 
+#: the id and mode of an interleaved incumbent-vs-candidate timing case (not in any pool)
+DUEL = "duel"
+
 
 class KernelOptions(TaskOptions):
     """Options of every ``kernels/<task>``."""
@@ -45,6 +55,9 @@ class KernelOptions(TaskOptions):
     threads: int | None = Field(default=None, ge=1, description="OpenMP threads (cpu); default: all allowed")
     timeout_s: float = Field(default=60.0, gt=0, description="per-size worker timeout")
     implausible_blocks: bool = Field(default=True, description="an implausible speed makes the case invalid")
+    duel_pairs: int = Field(default=10, ge=2, description="interleaved incumbent/candidate pairs per size")
+    promote_delta: float = Field(default=0.02, ge=0, description="promotion needs the speedup CI above 1+delta")
+    gate_pairs: int = Field(default=10, ge=2, description="interleaved seed/finalist pairs per size in the gate")
 
 
 class KernelSearchTask(Task):
@@ -136,20 +149,60 @@ class KernelSearchTask(Task):
         return rep.errors
 
     def run(self, artifact: Artifact, case: Case) -> Any:
-        from synthloop.tasks.kernels.evaluate import EvalConfig, evaluate_kernel
+        from synthloop.tasks.kernels.evaluate import EvalConfig, evaluate_kernel, time_interleaved
 
         sizes = [Size(s["label"], s["params"]) for s in case.params["sizes"]]
         cfg = EvalConfig(backend=self.options.backend, warmup=self.options.warmup, measure=self.options.measure,
                          variants=self.options.variants, timeout_s=self.options.timeout_s,
                          threads=self.options.threads)
+        if case.params.get("mode") == DUEL:
+            # incumbent vs candidate, interleaved in one worker; correctness was judged before the duel
+            samples = time_interleaved(self.kernel, str(case.params["incumbent"]), artifact.content, cfg,
+                                       sizes=sizes, pairs=int(case.params.get("pairs", self.options.duel_pairs)))
+            return {"mode": DUEL, "samples": {k: [a, b] for k, (a, b) in samples.items()}}
         cfg.seed_offset = int(case.params.get("variant_offset", 0))
         return evaluate_kernel(self.kernel, artifact.content, cfg, sizes=sizes, use_ceilings=False)
+
+    def duel_case(self, incumbent: str, sizes: list[dict[str, Any]], pairs: int | None = None) -> Case:
+        """A case that times ``incumbent`` against the artifact interleaved (in the sandbox, like any case)."""
+        return Case(DUEL, "selection", {"mode": DUEL, "incumbent": incumbent, "sizes": sizes,
+                                        "pairs": pairs or self.options.duel_pairs})
+
+    def _judge_duel(self, case: Case, output: Any) -> CaseResult:
+        """Promotion decision from raw interleaved samples, recomputed here (never trusted from the sandbox)."""
+        from synthloop.tasks.kernels.promotion import decide
+
+        labels = [s["label"] for s in case.params["sizes"]]
+        samples = output.get("samples") if isinstance(output, dict) else None
+        if not isinstance(samples, dict) or sorted(samples) != sorted(labels):
+            return CaseResult(case.id, ok=False, diagnostics=["malformed duel output"], error_kind="output")
+        clean: dict[str, tuple[list[float], list[float]]] = {}
+        for label in labels:
+            pair = samples[label]
+            ok = (isinstance(pair, list) and len(pair) == 2 and all(
+                isinstance(xs, list) and len(xs) >= 2 and all(
+                    isinstance(x, (int, float)) and math.isfinite(x) and x > 0 for x in xs) for xs in pair))
+            if not ok:
+                return CaseResult(case.id, ok=False, diagnostics=[f"{label}: malformed duel timings"],
+                                  error_kind="output")
+            clean[label] = ([float(x) for x in pair[0]], [float(x) for x in pair[1]])
+        d = decide(clean, delta=self.options.promote_delta)
+        metrics = {"speedup": d.speedup, "ci_low": d.ci_low, "ci_high": d.ci_high, "promote": float(d.promote)}
+        metrics.update({f"{k}:speedup": v for k, v in d.per_size.items()})
+        per = ", ".join(f"{k} {v:.3f}x" for k, v in d.per_size.items())
+        line = (f"speedup over the incumbent {d.speedup:.3f}x [95% CI {d.ci_low:.3f}, {d.ci_high:.3f}] ({per}): "
+                f"{'promote' if d.promote else 'keep the incumbent'}, {d.reason}")
+        return CaseResult(case.id, ok=True, score=d.speedup, metrics=metrics, diagnostics=[line],
+                          private={"decision": d.to_dict(),
+                                   "samples": {k: [list(a), list(b)] for k, (a, b) in clean.items()}})
 
     def judge(self, artifact: Artifact, case: Case, output: Any) -> CaseResult:
         from synthloop.tasks.kernels.ceilings import get_ceilings
         from synthloop.tasks.kernels.evaluate import format_result
         from synthloop.tasks.kernels.fitness import gmean_score, size_fitness
 
+        if case.params.get("mode") == DUEL:
+            return self._judge_duel(case, output)
         if not isinstance(output, dict) or not isinstance(output.get("sizes"), list):
             return CaseResult(case.id, ok=False, diagnostics=["malformed output from the sandbox"],
                               error_kind="output")
@@ -184,6 +237,11 @@ class KernelSearchTask(Task):
         score = gmean_score(fracs)
         packet = format_result({"sizes": rows, "score": score})
         metrics = {"fraction_of_attainable": score}
+        for r in rows:  # per-size numbers for `synthloop eval --json` (prompts show only the task's metrics)
+            metrics[f"{r['label']}:correct"] = float(bool(r["correct"]))
+            if r.get("fitness"):
+                metrics[f"{r['label']}:time_ms"] = r["fitness"]["t_median_s"] * 1e3
+                metrics[f"{r['label']}:fraction"] = r["fitness"]["fraction"]
         if all(f is not None for f in fracs):
             metrics["worst_fraction"] = float(min(f for f in fracs if f is not None))
         private = {"sizes": rows, "flags": flags, "warnings": output.get("warnings", [])}
@@ -197,6 +255,19 @@ class KernelSearchTask(Task):
                               private=private, error_kind="implausible")
         return CaseResult(case.id, ok=True, score=score, metrics=metrics, diagnostics=packet.splitlines(),
                           private=private)
+
+    # ---- the task-owned search loop and held-out gate (see search.py, run_gate.py) ----
+    async def search(self, engine: Any) -> Any:
+        """Kernel search: noise-aware (1+1), refine or best-of-n per ``engine.cfg.search.strategy``."""
+        from synthloop.tasks.kernels.search import run_search
+
+        return await run_search(engine)
+
+    async def gate(self, engine: Any, finalists: list[tuple[str, Any]]) -> dict[str, Any]:
+        """Held-out gate: correctness and interleaved speedup CIs against the seed, in-distribution vs held-out."""
+        from synthloop.tasks.kernels.run_gate import kernel_gate
+
+        return await kernel_gate(engine, finalists)
 
     def aggregate(self, artifact: Artifact, pool: str, results: list[CaseResult]) -> Evaluation:
         """Geometric mean over cases (each already a gmean over its sizes); invalid if any case failed."""

@@ -1,0 +1,54 @@
+"""A checkout or virtual environment under /tmp must stay importable inside the sandbox.
+
+The candidate's /tmp is a fresh private tmpfs; without the read-only bind-back of
+import paths, a project cloned into /tmp (as CI may do) could not lazily import
+its own modules (or numpy's submodules) in a candidate. Run in a fresh
+interpreter, as a real engine would be, with the module only on PYTHONPATH.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+SCRIPT = r'''
+import asyncio, json, sys
+sys.path.insert(0, sys.argv[2])
+from exec_tasks import EchoTask, art, case
+from synthloop.execution.base import Limits
+from synthloop.execution.local import LocalExecutor
+ex = LocalExecutor(EchoTask(), workers=1)
+ex.start()
+body = """
+import tmp_only_module
+try:
+    open(%r, "w").write("x")
+    wrote = True
+except OSError:
+    wrote = False
+return [tmp_only_module.VALUE, wrote]
+""" % (sys.argv[1] + "/x.txt")
+outs = [asyncio.run(ex.run(art(body), [case()], Limits(wall_s=10)))[0] for _ in range(2)]
+ex.close()
+print(json.dumps([[o.ok, o.output, o.error[-300:]] for o in outs]))
+'''
+
+
+def test_module_under_tmp_is_importable_and_read_only():
+    here = Path(__file__).parent
+    with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
+        pkg = Path(tmp) / "site"
+        pkg.mkdir()
+        (pkg / "tmp_only_module.py").write_text("VALUE = 41 + 1\n")
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(pkg), os.environ.get("PYTHONPATH", "")])}
+        r = subprocess.run([sys.executable, "-c", SCRIPT, str(pkg), str(here)], capture_output=True, text=True,
+                           env=env, timeout=120)
+        assert r.returncode == 0, r.stderr[-2000:]
+        outs = json.loads(r.stdout.strip().splitlines()[-1])
+        # both candidates of the slot (the second gets a renewed /tmp) import it; neither can write there
+        assert outs == [[True, [42, False], ""], [True, [42, False], ""]], outs
+        assert not (pkg / "x.txt").exists()
