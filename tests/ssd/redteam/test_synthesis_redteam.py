@@ -9,8 +9,8 @@ one integrity flag in the run record. Honest policies: zero flags in both modes.
 from __future__ import annotations
 
 import pytest
-from tests.ssd.redteam.attacks import ATTACKS, DOS, PRELUDE
-from tests.ssd.redteam.harness import evaluate_sources, summary
+from .attacks import ATTACKS, DOS, PRELUDE
+from .harness import evaluate_sources, summary
 
 BFS = PRELUDE + "\n\ndef policy(state, agent_id):\n    return _bfs(state, agent_id)\n"
 HONEST = '''
