@@ -28,6 +28,7 @@ from typing import Any, Literal
 from synthloop.autoresearch.pipeline import HelperExecutor, Pipeline, PipelineError, PipelineMessages
 from synthloop.config import RunConfig
 from synthloop.core.engine import Candidate, Engine
+from synthloop.core.stats import t_quantile
 from synthloop.core.strategies import refine
 from synthloop.core.task import Task
 from synthloop.core.types import CasePools, Evaluation
@@ -40,17 +41,6 @@ Pick = Literal["last", "best"]
 
 
 # ------------------------------------------------------------------ statistics
-def t_quantile(df: int, q: float = 0.975) -> float:
-    """Student-t quantile (scipy when present, else the normal approximation with a small-df table)."""
-    try:
-        from scipy import stats
-
-        return float(stats.t.ppf(q, df))
-    except ImportError:  # pragma: no cover - scipy is a dependency in practice
-        table = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
-        return table.get(df, 1.96)
-
-
 @dataclass(frozen=True)
 class Stat:
     """Mean with a two-sided 95 % t interval; n=1 gives an infinite interval (one draw says nothing of noise)."""

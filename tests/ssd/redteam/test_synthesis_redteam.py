@@ -9,6 +9,7 @@ one integrity flag in the run record. Honest policies: zero flags in both modes.
 from __future__ import annotations
 
 import pytest
+
 from .attacks import ATTACKS, DOS, PRELUDE
 from .harness import evaluate_sources, summary
 

@@ -24,25 +24,12 @@ from typing import Any
 
 import yaml
 
+from synthloop.core.stats import mean_ci
+
 METRICS = ("efficiency", "equality", "sustainability", "peace")
-_T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
-        15: 2.131, 20: 2.086, 30: 2.042}
 BASELINES = {"gathering": ("bfs", "cooperative", "exploitative", "random8"),
              "cleanup": ("collector", "threshold", "cleaner", "random")}
 REFERENCE_PROTOCOL = {"gathering": "reference-mixed", "cleanup": "cleanup-script"}
-
-
-def mean_ci(xs: list[float]) -> tuple[float, float]:
-    """Mean and half-width of the 95% t confidence interval (0 for a single value)."""
-    xs = [x for x in xs if x is not None and math.isfinite(x)]
-    if not xs:
-        return math.nan, math.nan
-    m = statistics.fmean(xs)
-    if len(xs) < 2:
-        return m, 0.0
-    df = len(xs) - 1
-    t = _T95.get(df) or _T95[max(k for k in _T95 if k <= df)]
-    return m, t * statistics.stdev(xs) / math.sqrt(len(xs))
 
 
 def _load(run_dir: Path) -> dict[str, Any] | None:
