@@ -272,12 +272,18 @@ class Engine:
         return await self._ask(gen, slot, attempt, self._request(messages), parent)
 
     def record(self, gen: int, slot: int, parent: Candidate | None, artifact: Artifact | None,
-               evals: dict[str, Evaluation], status: str = "evaluated", note: str = "") -> Candidate:
-        """Store a candidate and its evaluations evaluated by a task-owned loop (e.g. a specification)."""
+               evals: dict[str, Evaluation], status: str = "evaluated", note: str = "",
+               attempts: int = 1) -> Candidate:
+        """Store a candidate with its evaluations (one transaction); used by ``propose`` and task-owned loops."""
+        with self.db.transaction():
+            return self._record(gen, slot, parent, artifact, evals, status, note, attempts)
+
+    def _record(self, gen: int, slot: int, parent: Candidate | None, artifact: Artifact | None,
+                evals: dict[str, Evaluation], status: str, note: str, attempts: int) -> Candidate:
         path = self._write_artifact(gen, slot, artifact) if artifact else None
         cid = self.db.add_candidate(generation=gen, slot=slot, parent_id=parent.id if parent else None, status=status,
                                     sha=artifact.sha if artifact else None, language=self.task.language,
-                                    content=artifact.content if artifact else None, path=path, attempts=1,
+                                    content=artifact.content if artifact else None, path=path, attempts=attempts,
                                     note=note or None)
         cand = Candidate(cid, gen, slot, parent.id if parent else None, artifact, status, note=note)
         for ev in evals.values():
@@ -377,20 +383,9 @@ class Engine:
         evs = await self.evaluate(art, self._search_pools()) if status == "proposed" and art else {}
         if evs:
             status = "evaluated"
-        path = self._write_artifact(gen, slot, art) if art else None
         # One transaction per candidate: the row, its evaluations and the progress meta land together. A crash
         # before it loses only this evaluation; the LLM answer is already journaled and is reused on resume.
-        with self.db.transaction():
-            cid = self.db.add_candidate(generation=gen, slot=slot, parent_id=parent.id if parent else None,
-                                        status=status, sha=art.sha if art else None, language=self.task.language,
-                                        content=code, path=path, attempts=attempts, note=error or None)
-            cand = Candidate(cid, gen, slot, parent.id if parent else None, art, status, note=error)
-            for ev in evs.values():
-                self.db.add_evaluation(cid, ev)
-                cand.evals[ev.pool] = [ev]
-            self._add(cand)
-            self._progress(cand)
-        return cand
+        return self.record(gen, slot, parent, art, evs, status, error, attempts)
 
     # ---- held-out gate ------------------------------------------------
     async def gate(self, finalists: list[tuple[str, Candidate]]) -> dict[str, Any]:
