@@ -405,15 +405,23 @@ class Engine:
             if not stored:
                 self.db.add_evaluation(cand.id, ev)
             cand.evals["heldout"] = [ev]
-            ind = cand.sel_score
-            held = ev.score if ev.valid else None
-            drop = None
-            if ind is not None and held is not None:
-                drop = (ind - held) / abs(ind) if ind != 0 else (0.0 if held >= ind else math.inf)
-            flagged = held is None or (drop is not None and drop > self.cfg.gate.max_drop)
-            rows.append({"role": role, "candidate": cand.id, "generation": cand.generation, "in_distribution": ind,
-                         "heldout": held, "relative_drop": drop, "flagged": flagged,
-                         "heldout_error": None if ev.valid else ev.error_kind})
+            rows.append(self.gate_row(role, cand, ev, None if ev.valid else ev.error_kind))
+        return self.finish_gate(rows)
+
+    def gate_row(self, role: str, cand: Candidate, ev: Evaluation | None, error: str | None) -> dict[str, Any]:
+        """In-distribution vs held-out for one finalist; flagged when held-out failed or dropped past max_drop."""
+        ind = cand.sel_score
+        held = ev.score if ev is not None and ev.valid else None
+        drop = None
+        if ind is not None and held is not None:
+            drop = (ind - held) / abs(ind) if ind != 0 else (0.0 if held >= ind else math.inf)
+        return {"role": role, "candidate": cand.id, "generation": cand.generation, "in_distribution": ind,
+                "heldout": held, "relative_drop": drop,
+                "flagged": held is None or (drop is not None and drop > self.cfg.gate.max_drop),
+                "heldout_error": error}
+
+    def finish_gate(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        """Store and return the gate verdict over its rows (also used by task-owned gates)."""
         verdict = {"status": "flagged" if any(r["flagged"] for r in rows) else "passed", "rows": rows,
                    "max_drop": self.cfg.gate.max_drop}
         self.db.set_meta("gate", verdict)

@@ -161,6 +161,14 @@ def combine_checks(checks: list[CheckResult]) -> CheckResult:
     return max(checks, key=lambda c: (c.value / c.tol) if c.tol > 0 else c.value)
 
 
+def grid_size(dims: tuple[int, ...], steps: int) -> Size:
+    """A grid size (NX, NY[, NZ]) with its label: ``128^2x50`` for a square grid, ``384x200x30`` otherwise."""
+    names = ("NX", "NY", "NZ")[: len(dims)]
+    square = len(set(dims)) == 1
+    label = f"{dims[0]}^{len(dims)}x{steps}" if square else "x".join(str(d) for d in (*dims, steps))
+    return Size(label, {**dict(zip(names, dims)), "steps": steps})
+
+
 def ceil_div(a: int, b: int) -> int:
     return -(-int(a) // int(b))
 

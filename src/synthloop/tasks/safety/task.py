@@ -362,21 +362,10 @@ class SafetyTask(Task):
             if ev is not None:
                 cand.evals["heldout"] = [ev]
                 error = None if ev.valid else ev.error_kind
-            ind = cand.sel_score
-            held = ev.score if ev is not None and ev.valid else None
-            drop = None
-            if ind is not None and held is not None:
-                drop = (ind - held) / abs(ind) if ind != 0 else (0.0 if held >= ind else float("inf"))
-            rows.append({"role": role, "candidate": cand.id, "generation": cand.generation, "in_distribution": ind,
-                         "heldout": held, "relative_drop": drop,
-                         "flagged": held is None or (drop is not None and drop > engine.cfg.gate.max_drop),
-                         "heldout_error": error,
-                         "heldout_violation_rate": ev.metrics.get("violation_rate") if ev is not None else None})
-        verdict = {"status": "flagged" if any(r["flagged"] for r in rows) else "passed", "rows": rows,
-                   "max_drop": engine.cfg.gate.max_drop}
-        engine.db.set_meta("gate", verdict)
-        engine.db.event("gate", status=verdict["status"])
-        return verdict
+            row = engine.gate_row(role, cand, ev, error)
+            row["heldout_violation_rate"] = ev.metrics.get("violation_rate") if ev is not None else None
+            rows.append(row)
+        return engine.finish_gate(rows)
 
 
 def _task_class(env_id: str, class_name: str) -> type[SafetyTask]:

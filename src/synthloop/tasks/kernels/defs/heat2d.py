@@ -13,6 +13,7 @@ from synthloop.tasks.kernels.spec import (
     KernelTask,
     Launch,
     Size,
+    grid_size,
     max_abs_check,
 )
 
@@ -37,8 +38,7 @@ def _steps(u: np.ndarray, steps: int, alpha: np.float32) -> np.ndarray:  # pragm
 
 
 def _size(nx: int, ny: int, steps: int) -> Size:
-    label = f"{nx}^2x{steps}" if nx == ny else f"{nx}x{ny}x{steps}"
-    return Size(label, {"NX": nx, "NY": ny, "steps": steps})
+    return grid_size((nx, ny), steps)
 
 
 class Heat2d(KernelTask):

@@ -14,6 +14,7 @@ from synthloop.tasks.kernels.spec import (
     Launch,
     Size,
     gaussian_bump,
+    grid_size,
     max_abs_check,
 )
 
@@ -56,8 +57,7 @@ def _steps(f0: np.ndarray, steps: int, tau: np.float32, cx: np.ndarray, cy: np.n
 
 
 def _size(nx: int, ny: int, steps: int) -> Size:
-    label = f"{nx}^2x{steps}" if nx == ny else f"{nx}x{ny}x{steps}"
-    return Size(label, {"NX": nx, "NY": ny, "steps": steps})
+    return grid_size((nx, ny), steps)
 
 
 class Lbm(KernelTask):

@@ -14,6 +14,7 @@ from synthloop.tasks.kernels.spec import (
     Launch,
     Size,
     gaussian_bump,
+    grid_size,
     max_abs_check,
     zero_faces,
 )
@@ -44,8 +45,7 @@ def _steps(u0: np.ndarray, steps: int, alpha: np.float32) -> np.ndarray:  # prag
 
 
 def _size(nx: int, ny: int, nz: int, steps: int) -> Size:
-    label = f"{nx}^3x{steps}" if nx == ny == nz else f"{nx}x{ny}x{nz}x{steps}"
-    return Size(label, {"NX": nx, "NY": ny, "NZ": nz, "steps": steps})
+    return grid_size((nx, ny, nz), steps)
 
 
 class Wave3d(KernelTask):
