@@ -52,3 +52,43 @@ def test_module_under_tmp_is_importable_and_read_only():
         # both candidates of the slot (the second gets a renewed /tmp) import it; neither can write there
         assert outs == [[True, [42, False], ""], [True, [42, False], ""]], outs
         assert not (pkg / "x.txt").exists()
+
+
+JIT_SCRIPT = r'''
+import asyncio, json, sys
+sys.path.insert(0, sys.argv[2])
+import jit_module  # imported (dispatcher and its cache directory chosen) before the zygote forks
+from exec_tasks import EchoTask, art, case
+from synthloop.execution.base import Limits
+from synthloop.execution.local import LocalExecutor
+ex = LocalExecutor(EchoTask(), workers=1)
+ex.start()
+body = """
+import numpy as np
+import jit_module
+return [jit_module.twice(np.arange(3)).tolist(), jit_module.twice(np.arange(2.0)).tolist()]
+"""
+outs = [asyncio.run(ex.run(art(body), [case()], Limits(wall_s=60)))[0] for _ in range(2)]
+ex.close()
+print(json.dumps([[o.ok, o.output, o.error[-600:]] for o in outs]))
+'''
+
+
+def test_numba_cache_save_in_a_read_only_tree_does_not_fail_the_candidate():
+    """A ``cache=True`` kernel first compiled inside the sandbox must run; its cache save may not.
+
+    This is what broke SSD episodes on a fresh clone: the engine's numba dispatchers chose the
+    source tree as cache directory, and a candidate compiling a new specialisation hit EROFS on save.
+    """
+    here = Path(__file__).parent
+    with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
+        pkg = Path(tmp) / "site"
+        pkg.mkdir()
+        (pkg / "jit_module.py").write_text(
+            "import numba\n\n@numba.njit(cache=True)\ndef twice(x):\n    return 2 * x\n")
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(pkg), os.environ.get("PYTHONPATH", "")])}
+        r = subprocess.run([sys.executable, "-c", JIT_SCRIPT, str(pkg), str(here)], capture_output=True,
+                           text=True, env=env, timeout=300)
+        assert r.returncode == 0, r.stderr[-2000:]
+        outs = json.loads(r.stdout.strip().splitlines()[-1])
+        assert outs == [[True, [[0, 2, 4], [0.0, 2.0]], ""]] * 2, outs

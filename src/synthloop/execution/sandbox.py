@@ -513,6 +513,32 @@ def raise_terminated(signum: int, frame: object) -> None:
     raise Terminated()
 
 
+def jit_cache_saves_best_effort() -> None:
+    """Let numba load its on-disk cache in candidates but never fail on saving to it.
+
+    A dispatcher declared with ``cache=True`` picks its cache directory when it is
+    created: in the engine, where the source tree is writable. A candidate that
+    compiles a new specialisation then saves next to the source, which the sandbox
+    mounts read-only (or owns by another uid): EROFS/EACCES in the middle of an
+    episode. The compiled code is in memory either way, so a failed save is dropped.
+    Only numba imported before the fork needs this; one imported later chooses a
+    writable directory itself.
+    """
+    caching = sys.modules.get("numba.core.caching")
+    if caching is None or getattr(caching.Cache.save_overload, "_synthloop_best_effort", False):
+        return
+    save = caching.Cache.save_overload
+
+    def save_overload(self: Any, sig: Any, data: Any) -> None:
+        try:
+            save(self, sig, data)
+        except OSError:
+            pass
+
+    save_overload._synthloop_best_effort = True  # type: ignore[attr-defined]
+    caching.Cache.save_overload = save_overload
+
+
 def _supervisor_main(task: Task, plan: Plan, network: bool, chan: int, notify_fd: int, parent: int,
                      reuse: bool) -> NoReturn:
     """Body of a supervisor: prepare a candidate, say ``R`` on ``chan``, take a job, run it, repeat.
@@ -533,6 +559,7 @@ def _supervisor_main(task: Task, plan: Plan, network: bool, chan: int, notify_fd
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, raise_terminated)
+        jit_cache_saves_best_effort()
         keep = sorted({0, 1, 2, chan, notify_fd})  # drop the zygote's channels to other supervisors
         for lo, hi in zip(keep, [*keep[1:], resource.getrlimit(resource.RLIMIT_NOFILE)[0]], strict=True):
             os.closerange(lo + 1, hi)

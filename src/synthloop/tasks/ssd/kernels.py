@@ -305,22 +305,29 @@ def warm_up() -> None:
     global _WARM
     if _WARM:
         return
-    walls = np.zeros((3, 3), dtype=np.bool_)
-    waste = np.zeros((3, 3), dtype=np.bool_)
-    pos = np.ones((1, 2), dtype=np.int64)
-    one = np.zeros(1, dtype=np.int64)
-    acts = np.full(1, 7, dtype=np.int64)
-    apply_actions(
-        acts, pos, one.copy(), one.copy(), one.copy(), walls, waste, np.zeros((3, 3), dtype=np.int8),
-        np.zeros(1), np.zeros((1, N_STATS), dtype=np.int64), 1, 1, 1, 1, False, 0.0, 0.0, 0.0, False, False, False,
-    )
-    alive = np.ones(1, dtype=np.bool_)
-    timer = np.zeros(1, dtype=np.int64)
-    respawn_fixed(alive, timer)
-    collect(alive, timer, np.full((3, 3), -1, dtype=np.int64), pos, one.copy(), np.zeros(1),
-            np.zeros((1, N_STATS), dtype=np.int64), 1)
-    field = distance_field(walls, pos)
-    greedy_actions(field, walls, pos, one.copy(), one.copy(), acts)
-    first_step_code(field, walls, 1, 1)
-    count_in_footprint(walls, waste, 1, 1, 0, 1, 1, True)
+    # the engine marks its static arrays (walls, apple grid) read-only, which is a separate numba
+    # specialisation: compile both, so no sandboxed child ever compiles (or writes a cache file)
+    for read_only in (False, True):
+        walls = np.zeros((3, 3), dtype=np.bool_)
+        grid = np.full((3, 3), -1, dtype=np.int64)
+        if read_only:
+            walls.setflags(write=False)
+            grid.setflags(write=False)
+        waste = np.zeros((3, 3), dtype=np.bool_)
+        pos = np.ones((1, 2), dtype=np.int64)
+        one = np.zeros(1, dtype=np.int64)
+        acts = np.full(1, 7, dtype=np.int64)
+        apply_actions(
+            acts, pos, one.copy(), one.copy(), one.copy(), walls, waste, np.zeros((3, 3), dtype=np.int8),
+            np.zeros(1), np.zeros((1, N_STATS), dtype=np.int64), 1, 1, 1, 1, False, 0.0, 0.0, 0.0, False, False,
+            False,
+        )
+        alive = np.ones(1, dtype=np.bool_)
+        timer = np.zeros(1, dtype=np.int64)
+        respawn_fixed(alive, timer)
+        collect(alive, timer, grid, pos, one.copy(), np.zeros(1), np.zeros((1, N_STATS), dtype=np.int64), 1)
+        field = distance_field(walls, pos)
+        greedy_actions(field, walls, pos, one.copy(), one.copy(), acts)
+        first_step_code(field, walls, 1, 1)
+        count_in_footprint(walls, waste, 1, 1, 0, 1, 1, True)
     _WARM = True
