@@ -198,7 +198,10 @@ def resume_cmd(
 ) -> None:
     """Continue a run after a crash, kill -9 or budget stop. Completed work is never redone."""
     from synthloop.runner import load_run_config
+    from synthloop.tasks.ssd.gepa_baseline import is_gepa_run
 
+    if is_gepa_run(run):
+        _fail(f"{run} is a GEPA baseline run (synthloop ssd gepa); it cannot be resumed: start a new one")
     cfg = load_run_config(run)
     _run_and_report(run, (iterations or cfg.search.iterations) + 1, quiet, as_json, iterations)
 

@@ -1,6 +1,7 @@
 """Command line for the social-dilemma games (mounted as ``synthloop ssd``).
 
-Commands: ``eval``, ``render``, ``train-q`` and ``bench``. Bad input prints
+Commands: ``eval``, ``render``, ``train-q``, ``bench`` and ``gepa`` (the GEPA
+prompt-optimisation baseline, :mod:`.gepa_baseline`). Bad input prints
 one line naming the problem and the valid choices on stderr and exits with
 code 2, without a traceback. ``cli_eval(argv)`` etc. run a command from an
 argument list and return its exit code, for forwarding from the main CLI.
@@ -164,6 +165,97 @@ def bench_cmd(
     typer.echo(json.dumps(run_benchmark(steps=steps, cold=cold), indent=2))
 
 
+@app.command("gepa")
+def gepa_cmd(
+    game: str = typer.Argument(..., help="gathering or cleanup (ssd/ prefix accepted)"),
+    model: str | None = typer.Option(None, "--model", help="openai/<m>, anthropic/<m>, ollama/<m> or replay:<dir>;"
+                                     " writes the policies and reflects (default as `synthloop run`)"),
+    base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible server URL"),
+    budget: int = typer.Option(4, "--budget", help="evaluations; one = a policy on every feedback and selection seed,"
+                               " what one candidate of `synthloop run` costs (`--iterations K` spends K+1)"),
+    minibatch: int | None = typer.Option(None, "--minibatch", help="feedback seeds per reflection minibatch"
+                                         " (default: all)"),
+    selection: str = typer.Option("pareto", "--candidate-selection", help="pareto, current_best, epsilon_greedy"
+                                  " or top_k_pareto"),
+    feedback: str = typer.Option("sparse", "--feedback", help="what the reflection sees: sparse (reward, as the"
+                                 " reference) or dense (plus the social metrics)"),
+    failure_score: float = typer.Option(0.0, "--failure-score", help="score of a seed whose policy failed"),
+    gepa_seed: int = typer.Option(0, "--seed", help="GEPA's random seed"),
+    agents: int | None = typer.Option(None, "--agents", help="number of agents (default 10)"),
+    steps: int | None = typer.Option(None, "--steps", help="episode length (default 1000)"),
+    map_name: str | None = typer.Option(None, "--map", help="gathering: large|default|small; cleanup: standard|small"),
+    rules: str | None = typer.Option(None, "--rules", help=f"one of {', '.join(RULE_NAMES)} (combine with +)"),
+    feedback_seeds: str | None = typer.Option(None, "--feedback-seeds", help="GEPA's trainset, e.g. 0-4"),
+    selection_seeds: str | None = typer.Option(None, "--selection-seeds", help="GEPA's valset, e.g. 100-104"),
+    heldout_seeds: str | None = typer.Option(None, "--heldout-seeds", help="scored once at the end, e.g. 1000-1004"),
+    episode_wall_s: float | None = typer.Option(None, "--episode-wall-s", help="wall limit of one episode"),
+    call_budget_s: float | None = typer.Option(None, "--call-budget-s", help="time budget of one policy call"),
+    temperature: float | None = typer.Option(None, "--temperature"),
+    max_tokens: int | None = typer.Option(None, "--max-tokens"),
+    max_attempts: int | None = typer.Option(None, "--max-attempts", help="tries per LLM call before it counts as"
+                                            " failed (transient errors are retried with backoff; default 5)"),
+    retries: int | None = typer.Option(None, "--retries", help="re-asks after an answer with no usable policy (2)"),
+    max_cost_usd: float | None = typer.Option(None, "--max-cost-usd", help="stop when LLM spend reaches this"),
+    max_llm_calls: int | None = typer.Option(None, "--max-llm-calls", help="stop after this many LLM calls"),
+    max_wall: float | None = typer.Option(None, "--max-wall", help="stop after this many seconds"),
+    workers: int | None = typer.Option(None, "--workers", help="sandboxed worker processes"),
+    run_dir: str | None = typer.Option(None, "--run-dir", "--out", help="run directory (default runs/<run-id>-gepa)"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no per-iteration lines"),
+    as_json: bool = typer.Option(False, "--json", help="print the result JSON"),
+) -> None:
+    """GEPA baseline (spec §5.3): optimise only the system prompt with the `gepa` package, same model,
+    budget and seed pools as `synthloop run ssd/<game>`; held-out seeds scored once at the end."""
+    from synthloop.config import ConfigError, build_config
+    from synthloop.tasks.ssd.config import normalise_game
+    from synthloop.tasks.ssd.gepa_baseline import GEPASettings, execute_gepa, prepare_gepa, summary_line
+
+    def prepare() -> Any:
+        from pydantic import ValidationError
+
+        from synthloop.llm.factory import resolve_model
+
+        name = normalise_game(game)
+        if feedback not in ("sparse", "dense"):
+            raise ConfigError(f"unknown feedback {feedback!r}; valid: sparse, dense")
+        opts: dict[str, Any] = {k: v for k, v in {
+            "agents": agents, "steps": steps, "map": map_name, "rules": rules, "episode_wall_s": episode_wall_s,
+            "call_budget_s": call_budget_s, "feedback_seeds": _seeds(feedback_seeds),
+            "selection_seeds": _seeds(selection_seeds), "heldout_seeds": _seeds(heldout_seeds)}.items()
+            if v is not None}
+        chosen, line = resolve_model(model)
+        if model is None:
+            typer.echo(line, err=True)
+        llm = {k: v for k, v in {"model": chosen, "base_url": base_url, "temperature": temperature,
+                                  "max_tokens": max_tokens, "max_attempts": max_attempts}.items() if v is not None}
+        data: dict[str, Any] = {
+            "task": f"ssd/{name}", "task_options": opts, "feedback": {"mode": feedback}, "llm": llm,
+            "budget": {k: v for k, v in {"max_cost_usd": max_cost_usd, "max_llm_calls": max_llm_calls,
+                                         "max_wall_s": max_wall}.items() if v is not None},
+            "execution": {"workers": workers} if workers is not None else {},
+            "search": {"retries": retries} if retries is not None else {},
+            "out": run_dir,
+        }
+        try:
+            settings = GEPASettings(budget=budget, minibatch=minibatch, candidate_selection=selection,
+                                    failure_score=failure_score, seed=gepa_seed)
+        except ValidationError as e:
+            err = e.errors()[0]
+            where = ".".join(str(x) for x in err["loc"]).replace("_", "-")
+            raise ConfigError(f"bad --{where}: {err['msg']}") from None
+        return prepare_gepa(build_config(data), settings)
+
+    path = _guard(prepare)
+    typer.echo(f"run directory: {path}", err=True)
+    result = execute_gepa(path, None if quiet else (lambda line: typer.echo(line, err=True)))
+    if as_json:
+        typer.echo(json.dumps(result, default=str))
+    else:
+        typer.echo(summary_line(result))
+        typer.echo(f"result: {path / 'gepa_result.json'}")
+    if result["status"].startswith("failed"):
+        raise typer.Exit(1)
+
+
 def _invoke(command: str, argv: list[str]) -> int:
     try:
         app(args=[command, *argv], prog_name=f"synthloop ssd {command}", standalone_mode=True)
@@ -188,6 +280,10 @@ def cli_train_q(argv: list[str]) -> int:
 
 def cli_bench(argv: list[str]) -> int:
     return _invoke("bench", argv)
+
+
+def cli_gepa(argv: list[str]) -> int:
+    return _invoke("gepa", argv)
 
 
 def main() -> None:  # pragma: no cover - manual entry point

@@ -7,7 +7,10 @@ sustainability and peace on the feedback seeds (in-distribution, the paper's
 protocol), the held-out reward, and the best repeat's efficiency. The
 baselines of the engine issue are rows too, evaluated in both protocols
 (self-play, and the reference script's protocol), so the LLM rows and the
-baseline rows can be compared like for like (§8.2 #10).
+baseline rows can be compared like for like (§8.2 #10). GEPA baseline runs
+(``synthloop ssd gepa``, spec §5.3; ``method: gepa`` in their config.yaml) are
+rows of their own, ``GEPA <model>``, with the single role ``best``: the best
+prompt's policy, measured on the same pools as the LLM rows.
 
 ``main(argv)`` is the body of ``synthloop table RUNS... [--csv PATH] [--no-baselines]``.
 """
@@ -38,10 +41,11 @@ def _load(run_dir: Path) -> dict[str, Any] | None:
     cfg_p = run_dir / "config.yaml"
     if not cfg_p.is_file() or not (run_dir / "run.sqlite").is_file():
         return None
-    cfg = yaml.safe_load(cfg_p.read_text())["config"]
+    data = yaml.safe_load(cfg_p.read_text())
+    cfg = data["config"]
     if not str(cfg.get("task", "")).startswith("ssd/"):
         return None
-    return {"cfg": cfg, "summary": summarize(run_dir)}
+    return {"cfg": cfg, "summary": summarize(run_dir), "method": data.get("method") or "synthesis"}
 
 
 def _role_row(summary: dict[str, Any], role: str) -> dict[str, Any] | None:
@@ -55,23 +59,24 @@ def _role_row(summary: dict[str, Any], role: str) -> dict[str, Any] | None:
 
 
 def llm_rows(run_dirs: list[Path]) -> list[dict[str, Any]]:
-    cells: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    cells: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
     for d in run_dirs:
         run = _load(Path(d))
         if run is None:
             continue
         cfg = run["cfg"]
         key = (cfg["task"].split("/", 1)[1], (cfg.get("feedback") or {}).get("mode", "dense"),
-               (cfg.get("llm") or {}).get("model") or "?")
+               (cfg.get("llm") or {}).get("model") or "?", run["method"])
         cells.setdefault(key, []).append(run["summary"])
     rows = []
-    for (game, mode, model), sums in sorted(cells.items()):
-        for role in ("final", "best"):
+    for (game, mode, model, method), sums in sorted(cells.items()):
+        gepa = method == "gepa"
+        for role in ("best",) if gepa else ("final", "best"):
             per = [r for r in (_role_row(s, role) for s in sums) if r]
             if not per:
                 continue
-            row: dict[str, Any] = {"game": game, "method": f"LLM {model}", "feedback": mode, "role": role,
-                                   "protocol": "self-play", "n": len(per)}
+            row: dict[str, Any] = {"game": game, "method": f"{'GEPA' if gepa else 'LLM'} {model}", "feedback": mode,
+                                   "role": role, "protocol": "self-play", "n": len(per)}
             for k in (*METRICS, "reward", "heldout_reward"):
                 row[k], row[f"{k}_ci"] = mean_ci([float(r[k]) for r in per if r.get(k) is not None])
             row["best_efficiency"] = max((r["efficiency"] for r in per if r.get("efficiency") is not None),
