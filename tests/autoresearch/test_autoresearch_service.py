@@ -8,7 +8,7 @@ import sys
 import textwrap
 
 import pytest
-from ar_scripted import program
+from ar_scripted import agent_script, jail_for, program
 
 from synthloop.autoresearch.harness import Budget, Harness
 from synthloop.autoresearch.measure import InnerSetup
@@ -34,7 +34,7 @@ def service(tmp_path, synth_server, request):
     h = Harness(tmp_path / "ar", setup, replicates=2, workers=2, start_files=FAST, **kw)
     svc = EvalService(h)
     try:
-        h.open_workspace(svc.url)
+        h.open_workspace()
         svc.serve()
         yield h, svc
     finally:
@@ -66,7 +66,7 @@ def test_tampered_measurement_is_refused_and_recorded(tmp_path, synth_server):
     h = Harness(tmp_path / "ar", setup, replicates=2, workers=2, start_files=FAST, extra_frozen=[frozen])
     svc = EvalService(h)
     try:
-        h.open_workspace(svc.url)
+        h.open_workspace()
         svc.serve()
         frozen.write_text("SCALE = 100.0  # make every score look great\n")
         code, body = post(svc, "/experiments", summary="nothing", reason="")
@@ -126,11 +126,13 @@ def test_bad_config_is_refused_without_spending_budget(service):
 BOLD_CIRCLES = SEED.replace("shrink = 0.90", "shrink = 0.99")
 
 EXTERNAL = textwrap.dedent('''
-    import json, pathlib, sys, urllib.request
+    import json, os, pathlib, sys, urllib.request
     url = sys.argv[1]
     def call(method, path, body=None):
+        headers = {"Content-Type": "application/json",
+                   "Authorization": "Bearer " + os.environ["SYNTHLOOP_SERVICE_TOKEN"]}
         req = urllib.request.Request(url + path, data=None if body is None else json.dumps(body).encode(),
-                                     method=method, headers={"Content-Type": "application/json"})
+                                     method=method, headers=headers)
         try:
             with urllib.request.urlopen(req) as r:
                 return r.status, json.loads(r.read())
@@ -151,13 +153,12 @@ def test_external_researcher_on_circle_packing(tmp_path):
         system = next(m["content"] for m in req["messages"] if m["role"] == "system")
         return f"```python\n{BOLD_CIRCLES if 'BE BOLD' in system else SEED}```"
 
-    script = tmp_path / "agent.py"
-    script.write_text(EXTERNAL)
+    script = agent_script(tmp_path, "agent.py", EXTERNAL)
     with FakeOpenAIServer(responder) as srv:
         cfg = AutoresearchConfig(
             task="examples/circle_packing", synthesizer_model="openai/fake", synthesizer_base_url=srv.base_url,
             researcher_cmd=f"{sys.executable} {script} {{url}}", replicates=2, budget=Budget(evals=5),
-            backoff_base_s=0.01, workers=4, out=tmp_path / "ar", start_files=FAST)
+            backoff_base_s=0.01, workers=4, out=tmp_path / "ar", start_files=FAST, jail=jail_for(script))
         res = run_autoresearch(cfg, announce=lambda s: None)
     rows = json.loads((res.run_dir / "autoresearch_report.json").read_text())["experiments"]
     assert [(r["kind"], r["decision"]) for r in rows] == [
@@ -173,21 +174,22 @@ def test_external_researcher_on_circle_packing(tmp_path):
 
 
 STUBBORN = textwrap.dedent('''
-    import json, sys, time, urllib.request
+    import json, os, sys, time, urllib.request
     req = urllib.request.Request(sys.argv[1] + "/experiments", data=json.dumps({"summary": "probe"}).encode(),
-                                 method="POST", headers={"Content-Type": "application/json"})
+                                 method="POST", headers={"Content-Type": "application/json",
+                                 "Authorization": "Bearer " + os.environ["SYNTHLOOP_SERVICE_TOKEN"]})
     print(urllib.request.urlopen(req).status, flush=True)
     time.sleep(600)  # ignores that the budget is spent
 ''')
 
 
 def test_external_researcher_that_ignores_a_spent_budget_is_stopped(tmp_path, synth_server):
-    script = tmp_path / "stubborn.py"
-    script.write_text(STUBBORN)
+    script = agent_script(tmp_path, "stubborn.py", STUBBORN)
     cfg = AutoresearchConfig(
         task="examples/constant", synthesizer_model="openai/fake", synthesizer_base_url=synth_server.base_url,
         researcher_cmd=f"{sys.executable} {script} {{url}}", replicates=2, budget=Budget(evals=2),
-        backoff_base_s=0.01, workers=2, out=tmp_path / "ar", start_files=FAST, external_grace_s=0.5)
+        backoff_base_s=0.01, workers=2, out=tmp_path / "ar", start_files=FAST, external_grace_s=0.5,
+        jail=jail_for(script))
     res = run_autoresearch(cfg, announce=lambda s: None)
     assert "after the budget was spent" in res.stop_reason
     assert (res.run_dir / "autoresearch_report.md").exists()

@@ -2,7 +2,9 @@
 
 Tables:
 
-* ``experiments``: one row per measurement request (the baseline included):
+* ``experiments``: one row per measurement request (the baseline included),
+  per abandon, and per interruption (a killed run's in-flight experiment or
+  unmeasured edits, recorded on resume):
   change summary, the researcher's reason, the diff against the incumbent,
   objective with CI, the paired delta with its CI, the margin it had to beat,
   the harness's decision and why, and its cost. Per-replicate values are
@@ -18,22 +20,26 @@ Connections are shared by the service's threads, so every access holds a lock.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from synthloop.store.db import sqlite_transaction
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS experiments(
-  id INTEGER PRIMARY KEY, t REAL NOT NULL, kind TEXT NOT NULL,  -- baseline | experiment | abandon
+  id INTEGER PRIMARY KEY, t REAL NOT NULL, kind TEXT NOT NULL,  -- baseline | experiment | abandon | interrupted
   summary TEXT NOT NULL, reason TEXT NOT NULL, commit_sha TEXT, incumbent_sha TEXT, diff TEXT NOT NULL,
   status TEXT NOT NULL,                                          -- ok | failed | none
   objective_mean REAL, ci_low REAL, ci_high REAL, n INTEGER, n_failed INTEGER, values_json TEXT,
   delta_mean REAL, delta_ci_low REAL, delta_ci_high REAL, margin REAL,
-  decision TEXT NOT NULL, decision_reason TEXT NOT NULL,        -- baseline | keep | discard | abandoned
+  decision TEXT NOT NULL, decision_reason TEXT NOT NULL,  -- baseline | keep | discard | abandoned | interrupted
   errors TEXT NOT NULL, tokens INTEGER NOT NULL, cost_usd REAL NOT NULL, wall_s REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS refusals(
@@ -81,6 +87,12 @@ class Ledger:
     def close(self) -> None:
         with self.lock:
             self.conn.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Writes that must land together or not at all (a decision and its charge): one commit."""
+        with self.lock, sqlite_transaction(self.conn, "BEGIN IMMEDIATE"):
+            yield
 
     def set_meta(self, key: str, value: Any) -> None:
         with self.lock:

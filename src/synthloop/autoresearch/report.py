@@ -3,7 +3,9 @@
 Shows what a reader needs to judge the run rather than its best number: the
 objective of every experiment with its CI, kept vs discarded and why, the
 refusals, the cumulative diff of the discovered pipeline against the start,
-spend per role, and the final held-out gate with its plain verdict.
+spend per role, each researcher session with its jail (an unjailed external
+researcher is flagged), interruptions, and the final held-out gate with its
+plain verdict.
 """
 
 from __future__ import annotations
@@ -50,13 +52,31 @@ def collect(run_dir: Path) -> dict[str, Any]:
         data = {
             "run": led.get_meta("run", {}), "stop_reason": led.get_meta("stop_reason"),
             "gate": led.get_meta("gate"), "experiments": rows, "refusals": led.refusals(),
-            "spend": led.spend(), "gate_rows": led.gate_rows(),
+            "spend": led.spend(), "gate_rows": led.gate_rows(), "sessions": led.get_meta("sessions", []),
         }
     finally:
         led.close()
     data["kept"] = sum(r["decision"] == "keep" for r in rows)
     data["discarded"] = sum(r["decision"] == "discard" for r in rows)
+    data["interrupted"] = sum(r["decision"] == "interrupted" for r in rows)
+    data["unjailed"] = any(s.get("researcher") == "external" and not (s.get("jail") or {}).get("jailed")
+                           for s in data["sessions"])
     return data
+
+
+def _session(i: int, s: dict[str, Any]) -> str:
+    head = f"- session {i} ({s.get('kind')}): "
+    if s.get("researcher") is None:
+        return head + f"final gate only ({s.get('note', 'no researcher')})"
+    if s.get("researcher") != "external":
+        return head + (f"built-in researcher `{s.get('model')}` (acts only through the harness's file tools and the"
+                       " service)")
+    j = s.get("jail") or {}
+    if not j.get("jailed"):
+        return head + f"external researcher `{s.get('command')}`, **UNJAILED** (--researcher-jail none)"
+    env = ", ".join(j.get("env") or []) or "none"
+    return head + (f"external researcher `{s.get('command')}`, jail {j.get('mode')} (network {j.get('network')};"
+                   f" passed variables: {env}; hidden: {', '.join(j.get('hidden') or [])})")
 
 
 def markdown(d: dict[str, Any]) -> str:
@@ -66,7 +86,14 @@ def markdown(d: dict[str, Any]) -> str:
                  f" scored on the {run.get('pool')} pool (policy picked: {run.get('pick')});"
                  f" stop: {d.get('stop_reason')}.")
     lines.append(f"Experiments: {sum(r['kind'] == 'experiment' for r in d['experiments'])} measured,"
-                 f" {d['kept']} kept, {d['discarded']} discarded; {len(d['refusals'])} refusal(s).")
+                 f" {d['kept']} kept, {d['discarded']} discarded, {d.get('interrupted', 0)} interrupted;"
+                 f" {len(d['refusals'])} refusal(s).")
+    sessions = d.get("sessions") or []
+    if d.get("unjailed"):
+        lines += ["", "**Warning: an external researcher ran unjailed: it could read the run's private data"
+                  " (inner runs, held-out values) and write outside its workspace.**"]
+    if sessions:
+        lines += ["", "## Researcher sessions", ""] + [_session(i, s) for i, s in enumerate(sessions, 1)]
     lines += ["", f"## Objective per experiment ({run.get('pool')} pool, mean and 95% CI)", "",
               "| # | kind | summary | objective | 95% CI | last / best iter. | paired delta | margin | decision | reason"
               " | tokens |", "|---|---|---|---|---|---|---|---|---|---|---|"]

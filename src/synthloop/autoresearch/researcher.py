@@ -14,16 +14,17 @@ External driver: a command template run in the workspace, e.g.
 Placeholders ``{prompt}``, ``{url}``, ``{workspace}``, ``{program}`` are
 substituted *after* shell-style splitting, so values never become syntax.
 The agent learns the rules from program.md and reaches scores only via the URL.
+It runs in a :class:`~synthloop.autoresearch.jail.ResearcherJail` (the
+workspace writable, the run directory invisible, an allow-listed
+environment) and its whole process tree is killed when the budget ends.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shlex
-import signal
-import subprocess
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -31,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from synthloop.autoresearch.jail import JailPolicy, ResearcherJail
 from synthloop.autoresearch.ledger import Ledger
 from synthloop.autoresearch.workspace import Refused, Workspace
 from synthloop.llm.base import LLMError, LLMRequest, Synthesizer
@@ -50,11 +52,13 @@ MAX_RESULT_CHARS = 8000
 
 
 def http_json(method: str, url: str, body: dict[str, Any] | None = None, timeout: float = 3600.0,
-              who: str = "researcher") -> tuple[int, Any]:
+              who: str = "researcher", token: str | None = None) -> tuple[int, Any]:
     """One JSON request to the service; HTTP errors come back as (status, body), never raise."""
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method,
-                                 headers={"Content-Type": "application/json", "X-Researcher": who})
+    headers = {"Content-Type": "application/json", "X-Researcher": who}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:  # noqa: S310 - 127.0.0.1 service
             return r.status, json.loads(r.read() or b"null")
@@ -85,8 +89,9 @@ class BuiltinResearcher:
 
     def __init__(self, synth: Synthesizer, model: str, ws: Workspace, ledger: Ledger, url: str, program: str,
                  *, max_turns: int = 60, max_tokens: int = 4096, temperature: float | None = None,
-                 keep_turns: int = 12) -> None:
+                 keep_turns: int = 12, token: str | None = None) -> None:
         self.synth = synth
+        self.token = token
         self.model = model
         self.ws = ws
         self.ledger = ledger
@@ -110,7 +115,7 @@ class BuiltinResearcher:
         self.transcript += [system, first]
         try:
             for _turn in range(self.max_turns):
-                code, st = http_json("GET", f"{self.url}/status")
+                code, st = self._http("GET", "/status")
                 if code == 200 and st.get("spent_llm"):  # no more LLM spend; evaluations end with a 429
                     return f"budget spent: {st['spent']}"
                 try:
@@ -143,6 +148,9 @@ class BuiltinResearcher:
         finally:
             await self.synth.aclose()
 
+    def _http(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+        return http_json(method, self.url + path, body, token=self.token)
+
     def _trim(self, msgs: list[dict[str, str]]) -> list[dict[str, str]]:
         """Keep the system prompt, the opening and the last ``keep_turns`` exchanges: long runs must fit any
         context window, and the ledger tool (not the chat) is the researcher's durable memory."""
@@ -174,15 +182,15 @@ class BuiltinResearcher:
                 self.ws.write(path, text.replace(old, new, 1))
                 return {"ok": True, "path": path}
             if tool == "run_experiment":
-                code, body = http_json("POST", f"{self.url}/experiments",
-                                       {"summary": args.get("summary", ""), "reason": args.get("reason", "")})
+                code, body = self._http("POST", "/experiments",
+                                        {"summary": args.get("summary", ""), "reason": args.get("reason", "")})
                 return {"status": code, **(body if isinstance(body, dict) else {"body": body})}
             if tool == "discard":
-                return http_json("POST", f"{self.url}/discard", {"reason": args.get("reason", "")})[1]
+                return self._http("POST", "/discard", {"reason": args.get("reason", "")})[1]
             if tool == "ledger":
-                return http_json("GET", f"{self.url}/ledger")[1]
+                return self._http("GET", "/ledger")[1]
             if tool == "status":
-                return http_json("GET", f"{self.url}/status")[1]
+                return self._http("GET", "/status")[1]
             return {"error": f"unknown tool {tool!r}; see the tool list"}
         except Refused as e:
             self.ledger.refuse("researcher", e.action, e.path, e.reason)
@@ -191,39 +199,58 @@ class BuiltinResearcher:
 
 def run_external(template: str, ws: Workspace, url: str, log_path: Path, timeout_s: float | None,
                  env: dict[str, str] | None = None, should_stop: Callable[[], str] | None = None,
-                 grace_s: float = 60.0) -> str:
-    """Run an external agent CLI in the workspace until it exits; returns why it stopped.
+                 grace_s: float = 60.0, *, jail: ResearcherJail | None = None, token: str | None = None,
+                 on_listen: Callable[[socket.socket], None] | None = None) -> str:
+    """Run an external agent CLI in the workspace, in ``jail``, until it exits; returns why it stopped.
 
-    It is stopped (its whole process group) at the wall budget, or ``grace_s`` after ``should_stop`` first
-    reports a spent budget: an agent that ignores its 429s must not keep the run from ending.
+    It is stopped (its whole process tree) at the wall budget, or ``grace_s`` after ``should_stop`` first
+    reports a spent budget: an agent that ignores its 429s must not keep the run from ending. Without a
+    ``jail`` it runs unjailed (environment allow-list and tree kill only). ``env`` adds variables.
     """
     program = ws.root / "program.md"
     prompt = (f"You are the researcher of an autoresearch run. Read {program} and follow it exactly. "
-              f"Scores come only from the evaluation service at {url}.")
+              f"Scores come only from the evaluation service at {url} (also in $SYNTHLOOP_SERVICE_URL).")
+    if token:
+        prompt += " Send the header 'Authorization: Bearer $SYNTHLOOP_SERVICE_TOKEN' with every request."
     values = {"prompt": prompt, "url": url, "workspace": str(ws.root), "program": str(program)}
     try:
         argv = [tok.format(**values) for tok in shlex.split(template)]
     except (KeyError, IndexError, ValueError) as e:
         raise ValueError(f"bad researcher command template {template!r}: {e}; placeholders: "
                          "{prompt}, {url}, {workspace}, {program}") from None
-    full_env = {**os.environ, **(env or {}), "SYNTHLOOP_SERVICE_URL": url}
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(argv, cwd=ws.root, env=full_env, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
-        t0 = time.monotonic()
-        spent_at: float | None = None
-        why = ""
-        while proc.poll() is None:
-            now = time.monotonic()
-            if timeout_s is not None and now - t0 >= timeout_s:
-                why = f"external researcher stopped at the wall budget ({timeout_s:g} s)"
-            elif should_stop is not None and spent_at is None and should_stop():
-                spent_at = now
-            elif spent_at is not None and now - spent_at >= grace_s:
-                why = f"external researcher stopped {grace_s:g} s after the budget was spent"
+    if not argv:
+        raise ValueError("empty researcher command template")
+    own = jail is None
+    if jail is None:
+        jail = ResearcherJail(JailPolicy(mode="none"), "none", ws.root.parent, ws.root)
+    full_env = {**jail.environment(url, token), **(env or {})}
+    port = int(url.rsplit(":", 1)[1].split("/", 1)[0])
+    try:
+        with open(log_path, "ab") as log:
+            proc = jail.start(argv, full_env, log, port=port, on_listen=on_listen)
+            t0 = time.monotonic()
+            spent_at: float | None = None
+            why = ""
+            try:
+                while proc.poll() is None:
+                    now = time.monotonic()
+                    if timeout_s is not None and now - t0 >= timeout_s:
+                        why = f"external researcher stopped at the wall budget ({timeout_s:g} s)"
+                    elif should_stop is not None and spent_at is None and should_stop():
+                        spent_at = now
+                    elif spent_at is not None and now - spent_at >= grace_s:
+                        why = f"external researcher stopped {grace_s:g} s after the budget was spent"
+                    if why:
+                        break
+                    time.sleep(0.1)
+            finally:  # a stop, Ctrl-C or a crash of the harness: the whole tree goes (PID 1 of its namespace)
+                jail.stop(proc)
             if why:
-                os.killpg(proc.pid, signal.SIGKILL)  # our own child's process group, nothing else
-                proc.wait()
                 return why
-            time.sleep(0.1)
+    finally:
+        if own:
+            jail.close()
+    if proc.returncode == 125:
+        return (f"external researcher exited with status 125 (the jail could not be set up, or the command"
+                f" failed; see {log_path.name})")
     return f"external researcher exited with status {proc.returncode}"

@@ -9,6 +9,10 @@ Endpoints (every body is JSON):
 * ``POST /discard`` ``{"reason"}`` → abandon unmeasured edits (restores the incumbent).
 * ``GET /status`` → budget, usage, incumbent. ``GET /ledger`` → every experiment (aggregates only).
 
+With a token (every autoresearch run has one), each request must carry
+``Authorization: Bearer <token>`` (the researcher gets it in
+``SYNTHLOOP_SERVICE_TOKEN``); anything else on the machine gets 401.
+
 Why a server rather than a function: an external coding agent (``claude -p``,
 ``codex exec``) must be able to reach scores with ``curl`` and nothing else,
 and one choke point is where the budget and the seal are enforced (GEPA's
@@ -17,7 +21,9 @@ EvalServer design). Measurements are serialised by the harness's lock.
 
 from __future__ import annotations
 
+import hmac
 import json
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -52,7 +58,20 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         return data if isinstance(data, dict) else None
 
+    def _authorized(self) -> bool:
+        token = self.server.owner.token
+        if token is None:
+            return True
+        got = self.headers.get("Authorization") or ""
+        if hmac.compare_digest(got.encode(), f"Bearer {token}".encode()):
+            return True
+        self._reply(401, {"error": "missing or wrong token: send the header "
+                                   "'Authorization: Bearer $SYNTHLOOP_SERVICE_TOKEN'"})
+        return False
+
     def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+        if not self._authorized():
+            return
         h = self.server.owner.harness
         path = self.path.split("?", 1)[0].rstrip("/")
         if path == "/status":
@@ -64,6 +83,8 @@ class _Handler(BaseHTTPRequestHandler):
                                        "POST /experiments, POST /discard"})
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib naming
+        if not self._authorized():
+            return
         h = self.server.owner.harness
         path = self.path.split("?", 1)[0].rstrip("/")
         body = self._body()
@@ -92,13 +113,15 @@ class _Server(ThreadingHTTPServer):
 class EvalService:
     """Binds 127.0.0.1 at construction (so the URL is known before the workspace is written); serve() starts it."""
 
-    def __init__(self, harness: Harness | None = None, port: int = 0) -> None:
+    def __init__(self, harness: Harness | None = None, port: int = 0, token: str | None = None) -> None:
         self.harness: Harness = harness  # type: ignore[assignment]  # set before serve()
+        self.token = token
         #: every response body sent, for audits (and the tests' "nothing sealed leaked" check)
         self.responses: list[str] = []
         self._httpd = _Server(("127.0.0.1", port), _Handler)
         self._httpd.owner = self
         self._thread: threading.Thread | None = None
+        self._extra: list[tuple[_Server, threading.Thread]] = []
 
     @property
     def url(self) -> str:
@@ -112,7 +135,23 @@ class EvalService:
         self._thread.start()
         return self
 
+    def serve_socket(self, sock: socket.socket) -> None:
+        """Also answer on a listening socket made elsewhere: a jail's own loopback (network "none")."""
+        srv = _Server(("127.0.0.1", 0), _Handler, bind_and_activate=False)
+        srv.socket.close()
+        srv.socket = sock
+        srv.owner = self
+        t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
+                             name="autoresearch-service-jail", daemon=True)
+        t.start()
+        self._extra.append((srv, t))
+
     def stop(self) -> None:
+        for srv, t in self._extra:
+            srv.shutdown()
+            t.join(timeout=5)
+            srv.server_close()
+        self._extra.clear()
         if self._thread is not None:
             self._httpd.shutdown()
             self._thread.join(timeout=5)

@@ -91,6 +91,21 @@ def _j(x: Any) -> str:
     return json.dumps(x, ensure_ascii=False, default=str)
 
 
+@contextlib.contextmanager
+def sqlite_transaction(conn: sqlite3.Connection, begin: str = "BEGIN") -> Iterator[None]:
+    """One commit for the writes inside (rolled back on any exception); nested uses join the outer one."""
+    if conn.in_transaction:  # nested: the outer transaction commits
+        yield
+        return
+    conn.execute(begin)
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
 class RunDB:
     def __init__(self, path: str | Path, readonly: bool = False) -> None:
         self.path = Path(path)
@@ -106,19 +121,9 @@ class RunDB:
     def close(self) -> None:
         self.conn.close()
 
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self) -> contextlib.AbstractContextManager[None]:
         """Group writes into one commit (one WAL append instead of one per statement)."""
-        if self.conn.in_transaction:  # nested: the outer transaction commits
-            yield
-            return
-        self.conn.execute("BEGIN")
-        try:
-            yield
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
+        return sqlite_transaction(self.conn)
 
     # ---- meta & events ------------------------------------------------
     def set_meta(self, key: str, value: Any) -> None:
