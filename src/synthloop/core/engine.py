@@ -84,6 +84,37 @@ def _rank_key(c: Candidate) -> tuple[float, int]:
     return (s if s is not None else -math.inf, -c.id)
 
 
+
+def judge_outcome(task: Task, artifact: Artifact, case: Case, out: CaseOutcome) -> CaseResult:
+    """Score one sandbox outcome in the trusted process; a failed case or a hostile output becomes a failed result."""
+    if not out.ok:
+        diag = [out.error.strip() or f"failed ({out.error_kind})"]
+        if out.stderr.strip():
+            diag.append("stderr (tail): " + out.stderr.strip()[-1500:])
+        return CaseResult(case.id, ok=False, diagnostics=diag, error_kind=out.error_kind, wall_s=out.wall_s)
+    try:
+        res = task.judge(artifact, case, out.output)
+    except Exception as e:  # hostile output must not crash the engine
+        return CaseResult(case.id, ok=False, diagnostics=[f"output rejected by the judge: {type(e).__name__}: {e}"],
+                          error_kind="judge", wall_s=out.wall_s)
+    res.wall_s = out.wall_s
+    return res
+
+
+async def run_and_judge(executor: Executor, task: Task, artifact: Artifact, cases: list[Case],
+                        limits: Limits) -> list[CaseResult]:
+    """Run ``cases`` in the executor in parallel and judge each one as soon as its outcome arrives.
+
+    Judging (e.g. replaying an episode to recompute its rewards) then overlaps the cases still
+    running instead of starting after the slowest one. Results come back in the order of ``cases``.
+    """
+
+    async def one(case: Case) -> CaseResult:
+        out = (await executor.run(artifact, [case], limits))[0]
+        return judge_outcome(task, artifact, case, out)
+
+    return list(await asyncio.gather(*(one(c) for c in cases)))
+
 class Engine:
     def __init__(
         self,
@@ -170,28 +201,17 @@ class Engine:
 
     # ---- evaluation ---------------------------------------------------
     def _judge(self, artifact: Artifact, case: Case, out: CaseOutcome) -> CaseResult:
-        if not out.ok:
-            diag = [out.error.strip() or f"failed ({out.error_kind})"]
-            if out.stderr.strip():
-                diag.append("stderr (tail): " + out.stderr.strip()[-1500:])
-            return CaseResult(case.id, ok=False, diagnostics=diag, error_kind=out.error_kind, wall_s=out.wall_s)
-        try:
-            res = self.task.judge(artifact, case, out.output)
-        except Exception as e:  # hostile output must not crash the engine
-            return CaseResult(case.id, ok=False, diagnostics=[f"output rejected by the judge: {type(e).__name__}: {e}"],
-                              error_kind="judge", wall_s=out.wall_s)
-        res.wall_s = out.wall_s
-        return res
+        return judge_outcome(self.task, artifact, case, out)
 
     async def evaluate(self, artifact: Artifact, pools: list[str]) -> dict[str, Evaluation]:
         """Run ``artifact`` on every case of ``pools`` in the executor, judge here, aggregate per pool."""
         cases = [c for p in pools for c in self.pools.get(p)]
         t0 = time.perf_counter()
-        outcomes = await self.executor.run(artifact, cases, self.limits) if cases else []
+        judged = await run_and_judge(self.executor, self.task, artifact, cases, self.limits)
         cost = time.perf_counter() - t0
         by_pool: dict[str, list[CaseResult]] = {p: [] for p in pools}
-        for case, out in zip(cases, outcomes):
-            by_pool[case.pool].append(self._judge(artifact, case, out))
+        for case, res in zip(cases, judged):
+            by_pool[case.pool].append(res)
         result: dict[str, Evaluation] = {}
         for p, res in by_pool.items():
             if not res:

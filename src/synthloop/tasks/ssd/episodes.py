@@ -45,7 +45,7 @@ from synthloop.tasks.ssd.policy_api import (
     load_policy,
     policy_namespace,
 )
-from synthloop.tasks.ssd.policy_sandbox import PolicyChild
+from synthloop.tasks.ssd.policy_sandbox import PolicyChild, warm_numpy
 from synthloop.tasks.ssd.rules import get_rules
 from synthloop.tasks.ssd.state import _FIELDS, PolicyState
 
@@ -115,14 +115,12 @@ def run_safe_episode(config: GameConfig, rules: str, policy: PolicySource, seed:
         invalid = 0
         child.start(engine.snapshot(), engine.is_cleanup)
         t_pol = 0.0
+        clock = time.perf_counter
         for t in range(steps):
-            t0 = time.perf_counter()
-            acts = child.act(engine.snapshot())
-            t_pol += time.perf_counter() - t0
-            bad = (acts < 0) | (acts >= config.n_actions)
-            invalid += int(bad.sum())
-            acts[bad] = -1
-            actions[t] = acts
+            acts = actions[t]
+            t0 = clock()
+            invalid += child.act_engine(engine, acts)  # invalid ids come back as -1
+            t_pol += clock() - t0
             rewards[t] = engine.step_arrays(acts)
             timed_out[t] = engine.agent_timeout > 0
         attempts = child.attempts_log()
@@ -149,6 +147,12 @@ class _TrustedCallable:
     def act(self, state: PolicyState) -> np.ndarray:
         return np.array([_as_action(self.fn(state.bind(self.memories[i], self.team), i)) for i in range(self.n)],
                         dtype=np.int64)
+
+    def act_engine(self, engine: SSDEngine, out: np.ndarray) -> int:
+        out[:] = self.act(engine.snapshot())
+        bad = (out < 0) | (out >= engine.config.n_actions)
+        out[bad] = -1
+        return int(bad.sum())
 
     def attempts_log(self) -> list[str]:
         return []
@@ -232,6 +236,7 @@ def run_unsafe_episode(config: GameConfig, rules: str, policy: PolicySource, see
     isolation = {"policy_process": "same process as the engine (unsafe_full_state)", "state": "live engine",
                  "namespaces": "one shared by all agents (reference behaviour)", "per_call_budget_s": budget_s}
     try:
+        warm_numpy()
         engine = SSDEngine(config, get_rules(rules))
         engine.reset(seed)
         if isinstance(policy, str):
