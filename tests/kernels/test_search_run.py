@@ -145,6 +145,10 @@ def test_one_plus_one_promotes_fast_rejects_wrong_and_slow_retries_invalid_answe
     retry = _user(reqs[2], last=True)
     assert "could not be used" in retry and "error:" in retry and "undeclared_thing" in retry
     assert "note:" not in retry and len(retry) < len(FAST) + 1500  # trimmed, not the whole log
+    con = sqlite3.connect(run_dir / "run.sqlite")
+    attempts = dict(con.execute("SELECT generation, attempts FROM candidates WHERE generation > 0"))
+    con.close()
+    assert attempts == {1: 3, 2: 1, 3: 1}  # the retried proposal records its three attempts
     system = json.loads(reqs[0])["messages"][0]["content"]
     assert "Host launch configuration" in system and "OMP_NUM_THREADS=1" in system
     assert "heat_step x50" in system

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import SCRIPTS, scripted_agent
+from safety_scripted import SCRIPTS, scripted_agent
 
 from synthloop.core.channels import DangerSignal, SafetyChannel, attach, read
 from synthloop.core.types import Evaluation

@@ -7,7 +7,7 @@ import re
 
 import pytest
 import yaml
-from conftest import SCRIPTS, db_rows, requests, round_evals, scripted_agent
+from safety_scripted import SCRIPTS, db_rows, requests, round_evals, scripted_agent
 
 from synthloop.cli import task_flags
 from synthloop.config import build_config

@@ -115,6 +115,26 @@ async def run_and_judge(executor: Executor, task: Task, artifact: Artifact, case
 
     return list(await asyncio.gather(*(one(c) for c in cases)))
 
+
+@dataclass
+class CodeAnswer:
+    """The outcome of :meth:`Engine.ask_for_code`: accepted code (``status == "ok"``) or why there is none.
+
+    ``status`` is ``"ok"``, ``"invalid"`` (no acceptable code after every attempt, or the budget ran out
+    during retries) or ``"failed"`` (the synthesizer call itself failed). ``code`` is the last code seen,
+    ``checked`` what the check returned for it (e.g. its evaluations), ``attempts`` the attempts made.
+    """
+
+    status: str
+    code: str | None
+    error: str
+    attempts: int
+    checked: Any = None
+
+
+#: accepts or rejects one extracted code: ("", result) accepts; ("why", result) asks again
+CodeCheck = Callable[[str], Awaitable[tuple[str, Any]]]
+
 class Engine:
     def __init__(
         self,
@@ -368,44 +388,59 @@ class Engine:
         )
         messages: Messages = await built if inspect.isawaitable(built) else built
         parent_art = parent.artifact if parent else None
-        code: str | None = None
-        error = ""
-        status = "invalid"
-        attempts = 0
+        language = self.task.language
+
+        async def check(code: str) -> tuple[str, Any]:
+            problems = self.task.validate(Artifact(code, language))
+            if not problems and self.cfg.search.smoke_test:
+                problems = await self._smoke(Artifact(code, language))
+            return "; ".join(problems), None
+
         async with self.sem:
-            for attempt in range(self.cfg.search.retries + 1):
-                attempts = attempt + 1
-                try:
-                    resp = await self._ask(gen, slot, attempt, self._request(messages), parent_art)
-                except BudgetExhausted:
-                    if attempt == 0:
-                        raise
-                    error = "budget spent during retries"
-                    break
-                except LLMError as e:
-                    status, error = "failed", f"synthesizer call failed: {e}"
-                    break
-                try:
-                    code = extract_code(resp.text, parent_art.content if parent_art else None, self.task.language)
-                except ExtractionError as e:
-                    code, error = None, str(e)
-                else:
-                    problems = self.task.validate(Artifact(code, self.task.language))
-                    if not problems and self.cfg.search.smoke_test:
-                        problems = await self._smoke(Artifact(code, self.task.language))
-                    if not problems:
-                        status, error = "proposed", ""
-                        break
-                    error = "; ".join(problems)
-                messages = [*messages, {"role": "assistant", "content": resp.text},
-                            {"role": "user", "content": retry_message(error, code, self.task.language)}]
-        art = Artifact(code, self.task.language) if code is not None else None
+            answer = await self.ask_for_code(gen, slot, messages, check, parent=parent_art)
+        art = Artifact(answer.code, language) if answer.code is not None else None
+        status = {"ok": "proposed"}.get(answer.status, answer.status)
         evs = await self.evaluate(art, self._search_pools()) if status == "proposed" and art else {}
         if evs:
             status = "evaluated"
         # One transaction per candidate: the row, its evaluations and the progress meta land together. A crash
         # before it loses only this evaluation; the LLM answer is already journaled and is reused on resume.
-        return self.record(gen, slot, parent, art, evs, status, error, attempts)
+        return self.record(gen, slot, parent, art, evs, status, answer.error, answer.attempts)
+
+    async def ask_for_code(self, gen: int, slot: int, messages: Messages, check: CodeCheck, *,
+                           parent: Artifact | None = None,
+                           retry: Callable[[str, str | None, str], str] = retry_message) -> CodeAnswer:
+        """Ask at (gen, slot) until ``check`` accepts the answer's code, with up to ``search.retries`` retries.
+
+        Each retry shows the model its previous answer, the failing code and the error (``retry`` renders
+        it). An answer without extractable code counts as a failed attempt. Raises BudgetExhausted only
+        before the first call; a call that fails after the provider's own retries ends with ``"failed"``.
+        """
+        language = self.task.language
+        parent_code = parent.content if parent else None
+        code: str | None = None
+        error, checked = "", None
+        for attempt in range(self.cfg.search.retries + 1):
+            try:
+                resp = await self._ask(gen, slot, attempt, self._request(messages), parent)
+            except BudgetExhausted:
+                if attempt == 0:
+                    raise
+                return CodeAnswer("invalid", code, "budget spent during retries", attempt + 1, checked)
+            except LLMError as e:
+                return CodeAnswer("failed", code, f"synthesizer call failed: {e}", attempt + 1, checked)
+            checked = None
+            try:
+                code = extract_code(resp.text, parent_code, language)
+            except ExtractionError as e:
+                code, error = None, str(e)
+            else:
+                error, checked = await check(code)
+                if not error:
+                    return CodeAnswer("ok", code, "", attempt + 1, checked)
+            messages = [*messages, {"role": "assistant", "content": resp.text},
+                        {"role": "user", "content": retry(error, code, language)}]
+        return CodeAnswer("invalid", code, error, self.cfg.search.retries + 1, checked)
 
     # ---- held-out gate ------------------------------------------------
     async def gate(self, finalists: list[tuple[str, Candidate]]) -> dict[str, Any]:

@@ -29,9 +29,8 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from synthloop.core.budget import BudgetExhausted
+from synthloop.core.engine import judge_outcome
 from synthloop.core.types import Artifact, Case, CaseResult, Evaluation
-from synthloop.llm.base import LLMError
-from synthloop.llm.extract import ExtractionError, extract_code
 from synthloop.tasks.kernels.prompts import (
     Attempt,
     iteration_prompt,
@@ -47,22 +46,6 @@ if TYPE_CHECKING:
 
 RETRYABLE = ("compile", "static_check")
 DUEL_POOL = "duel"
-
-
-def _judge_outcome(task: Any, art: Artifact, case: Case, out: Any) -> CaseResult:
-    """The engine's judging rule for one sandbox outcome (a failure becomes a diagnosed CaseResult)."""
-    if not out.ok:
-        diag = [out.error.strip() or f"failed ({out.error_kind})"]
-        if out.stderr.strip():
-            diag.append("stderr (tail): " + out.stderr.strip()[-1500:])
-        return CaseResult(case.id, ok=False, diagnostics=diag, error_kind=out.error_kind, wall_s=out.wall_s)
-    try:
-        res = task.judge(art, case, out.output)
-    except Exception as e:  # hostile output must not crash the loop
-        return CaseResult(case.id, ok=False, diagnostics=[f"output rejected by the judge: {type(e).__name__}: {e}"],
-                          error_kind="judge", wall_s=out.wall_s)
-    res.wall_s = out.wall_s
-    return res
 
 
 class KernelLoop:
@@ -87,7 +70,7 @@ class KernelLoop:
         async with self.lock:
             for case in cases:
                 out = (await self.engine.executor.run(art, [case], self.engine.limits))[0]
-                results.append(_judge_outcome(self.task, art, case, out))
+                results.append(judge_outcome(self.task, art, case, out))
         return results
 
     async def evaluate_pool(self, art: Artifact, pool: str) -> Evaluation:
@@ -141,42 +124,24 @@ class KernelLoop:
             return done
         messages = self.messages(previous, best, history, first)
         lang = self.task.language
-        code: str | None = None
-        error = ""
-        status = "invalid"
-        evals: dict[str, Evaluation] = {}
-        for attempt in range(self.cfg.search.retries + 1):
-            try:
-                resp = await self.engine.ask(gen, slot, attempt, messages)
-            except BudgetExhausted:
-                if attempt == 0:
-                    raise
-                error = "budget spent during retries"
-                break
-            except LLMError as e:
-                status, error = "failed", f"synthesizer call failed: {e}"
-                break
-            evals = {}
-            try:
-                code = extract_code(resp.text, None, lang)
-            except ExtractionError as e:
-                code, error = None, str(e)
-            else:
-                art = Artifact(code, lang)
-                problems = self.task.validate(art)
-                if problems:
-                    error = "static check rejected the kernel: " + "; ".join(problems)
-                else:
-                    evals = await self.evaluate_search(art)
-                    fb = evals["feedback"]
-                    if fb.valid or not any(k in (fb.error_kind or "") for k in RETRYABLE):
-                        status, error = "evaluated", ""
-                        break
-                    error = trim_compile_error("\n".join(d.split("] ", 1)[-1] for d in fb.diagnostics))
-            messages = [*messages, {"role": "assistant", "content": resp.text},
-                        {"role": "user", "content": retry_prompt(error, code, lang)}]
-        final = Artifact(code, lang) if code is not None else None
-        return self.engine.record(gen, slot, best, final, evals, status=status, note=error)
+
+        async def check(code: str) -> tuple[str, dict[str, Evaluation]]:
+            """Static check, then the search pools; only compile and static-check failures are retried."""
+            art = Artifact(code, lang)
+            problems = self.task.validate(art)
+            if problems:
+                return "static check rejected the kernel: " + "; ".join(problems), {}
+            evals = await self.evaluate_search(art)
+            fb = evals["feedback"]
+            if fb.valid or not any(k in (fb.error_kind or "") for k in RETRYABLE):
+                return "", evals
+            return trim_compile_error("\n".join(d.split("] ", 1)[-1] for d in fb.diagnostics)), evals
+
+        answer = await self.engine.ask_for_code(gen, slot, messages, check, retry=retry_prompt)
+        final = Artifact(answer.code, lang) if answer.code is not None else None
+        status = "evaluated" if answer.status == "ok" else answer.status
+        return self.engine.record(gen, slot, best, final, answer.checked or {}, status=status, note=answer.error,
+                                  attempts=answer.attempts)
 
     async def generation(self, gen: int, n: int, previous: Candidate, best: Candidate, history: list[Candidate],
                          first: bool = False) -> list[Candidate]:
