@@ -92,3 +92,38 @@ def test_numba_cache_save_in_a_read_only_tree_does_not_fail_the_candidate():
         assert r.returncode == 0, r.stderr[-2000:]
         outs = json.loads(r.stdout.strip().splitlines()[-1])
         assert outs == [[True, [[0, 2, 4], [0.0, 2.0]], ""]] * 2, outs
+
+
+POOL_SCRIPT = r'''
+import sys, warnings
+sys.path.insert(0, sys.argv[1])
+import numba, numpy as np
+from exec_tasks import EchoTask
+from synthloop.execution.local import LocalExecutor, fork_unsafe_thread_pools
+assert fork_unsafe_thread_pools() == ""
+@numba.njit(parallel=True)
+def total(a):
+    s = 0.0
+    for i in numba.prange(a.size):
+        s += a[i]
+    return s
+total(np.ones(100))
+ex = LocalExecutor(EchoTask(), workers=1)
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    ex.start()
+ex.close()
+print(numba.threading_layer(), "|", fork_unsafe_thread_pools(), "|", [str(w.message) for w in caught])
+'''
+
+
+def test_executor_warns_when_a_fork_unsafe_thread_pool_already_runs():
+    """numba's omp/tbb pools do not survive fork: starting the executor after one ran says so."""
+    here = Path(__file__).parent
+    r = subprocess.run([sys.executable, "-c", POOL_SCRIPT, str(here)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    layer, pools, caught = r.stdout.strip().splitlines()[-1].split(" | ")
+    if layer in ("omp", "tbb"):
+        assert pools == f"numba's {layer} thread pool" and "may hang" in caught and pools in caught
+    else:  # the workqueue layer is fork-safe: no warning
+        assert pools == "" and caught == "[]"

@@ -37,6 +37,7 @@ import struct
 import sys
 import tempfile
 import time
+import warnings
 from typing import NoReturn
 
 from synthloop.core.task import Task
@@ -82,6 +83,11 @@ class LocalExecutor(Executor):
     def start(self) -> None:
         if self.zygote_pid:
             return
+        pools = fork_unsafe_thread_pools()
+        if pools:
+            warnings.warn(f"{pools} already runs in this process; candidates forked from it may hang at their "
+                          "first parallel region. Start the executor before running parallel code here (the "
+                          "synthloop CLI does).", RuntimeWarning, stacklevel=2)
         self.plan = iso.probe(self.isolation)
         _remove_stale_jobroots()
         self._jobroot = tempfile.mkdtemp(prefix=f"synthloop-jobs-{os.getpid()}-")
@@ -218,6 +224,24 @@ class LocalExecutor(Executor):
         for fut, case_id in list(self._pending.values()):
             if not fut.done() and not fut.get_loop().is_closed():
                 fut.set_result(sb.sandbox_failure(case_id, f"sandbox unavailable: {why}"))
+
+
+def fork_unsafe_thread_pools() -> str:
+    """A native thread pool in this process that does not survive ``fork`` ("" if none is known).
+
+    numba's ``omp`` (GNU libgomp) and ``tbb`` threading layers, once launched, leave a forked child
+    that hangs at its first parallel region; its ``workqueue`` layer and OpenBLAS handle fork.
+    """
+    par = sys.modules.get("numba.np.ufunc.parallel")
+    if par is None or not getattr(par, "_is_initialized", False):
+        return ""
+    try:
+        import numba
+
+        layer = numba.threading_layer()
+    except (ImportError, ValueError):
+        return ""
+    return f"numba's {layer} thread pool" if layer in ("omp", "tbb") else ""
 
 
 def _remove_stale_jobroots() -> None:
