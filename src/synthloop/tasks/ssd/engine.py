@@ -197,6 +197,38 @@ class SSDEngine:
         )
         return self.rewards
 
+    def play_recorded(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Play T recorded steps (T×N action ids, -1 = invalid no-op) as T calls of :meth:`step_arrays`
+        would; returns (rewards T×N, timed out T×N, waste density after each step). Gathering runs in
+        one compiled call; Cleanup, whose dynamics draw from the RNG in Python, steps one by one."""
+        acts = np.ascontiguousarray(actions, dtype=np.int64)
+        steps, n = acts.shape
+        rewards = np.zeros((steps, n))
+        timed_out = np.zeros((steps, n), dtype=bool)
+        density = np.zeros(steps)
+        if self.is_cleanup or n != self.n_agents:
+            for t in range(steps):
+                rewards[t] = self.step_arrays(acts[t])
+                timed_out[t] = self.agent_timeout > 0
+                density[t] = self.waste_density
+            return rewards, timed_out, density
+        cfg, rules = self.config, self.rules
+        kernels.play_fixed_respawn(
+            acts, self.agent_pos, self.agent_orient, self.agent_timeout, self.agent_beam_hits,
+            self.walls, self.waste, self.beam_mask, self.rewards, self.stats,
+            self.apple_alive, self.apple_timer, self.apple_grid, rewards, timed_out,
+            cfg.beam_length, cfg.beam_width, cfg.hits_to_tag, cfg.timeout_steps,
+            cfg.fire_cost, cfg.fire_penalty, cfg.clean_cost,
+            rules.agent_collision, rules.walls_block_beams, rules.remove_tagged, cfg.apple_respawn_time,
+        )
+        self.step_count += steps
+        self.version += steps
+        self._snapshot_cache = None
+        if steps:
+            self._actions[:] = acts[-1]
+        density[:] = self.waste_density
+        return rewards, timed_out, density
+
     def _occupied(self) -> np.ndarray:
         occ = np.zeros((self.height, self.width), dtype=bool)
         if self.rules.remove_tagged:

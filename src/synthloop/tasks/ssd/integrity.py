@@ -47,14 +47,7 @@ def replay(config: GameConfig, rules: str, seed: int, actions: np.ndarray) -> Re
 
     engine = SSDEngine(config, get_rules(rules))
     engine.reset(seed)
-    steps, n = actions.shape
-    rewards = np.zeros((steps, n))
-    timed_out = np.zeros((steps, n), dtype=bool)
-    density = np.zeros(steps)
-    for t in range(steps):
-        rewards[t] = engine.step_arrays(np.ascontiguousarray(actions[t]))
-        timed_out[t] = engine.agent_timeout > 0
-        density[t] = engine.waste_density
+    rewards, timed_out, density = engine.play_recorded(actions)
     stats = engine.stats
     behaviour: dict[str, Any] = {
         "beams_fired": int(stats[:, kernels.STAT_BEAMS].sum()),

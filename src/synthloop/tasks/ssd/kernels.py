@@ -295,6 +295,34 @@ def count_in_footprint(walls, mask, r0, c0, o, beam_len, beam_w, walls_block):
     return n
 
 
+
+@njit(cache=True)
+def play_fixed_respawn(
+    actions, pos, orient, timeout, hits, walls, waste, beam_mask, rewards, stats,
+    apple_alive, apple_timer, apple_grid, rewards_out, timed_out_out,
+    beam_len, beam_w, hits_to_tag, timeout_steps,
+    fire_cost, fire_penalty, clean_cost,
+    agent_collision, walls_block_beams, remove_tagged, respawn_time,
+):
+    """Gathering: play T recorded steps (``actions`` is T×N) in one call, exactly as T calls of the
+    engine's ``step_arrays`` (same kernels, same order), writing each step's rewards and who is
+    timed out. Only the fixed-respawn game has no Python-side step (Cleanup draws from the RNG)."""
+    for t in range(actions.shape[0]):
+        rewards[:] = 0.0
+        beam_mask[:, :] = 0
+        apply_actions(
+            actions[t], pos, orient, timeout, hits, walls, waste, beam_mask, rewards, stats,
+            beam_len, beam_w, hits_to_tag, timeout_steps, False,
+            fire_cost, fire_penalty, clean_cost,
+            agent_collision, walls_block_beams, remove_tagged,
+        )
+        respawn_fixed(apple_alive, apple_timer)
+        collect(apple_alive, apple_timer, apple_grid, pos, timeout, rewards, stats, respawn_time)
+        for i in range(pos.shape[0]):
+            rewards_out[t, i] = rewards[i]
+            timed_out_out[t, i] = timeout[i] > 0
+
+
 _WARM = False
 
 
@@ -330,4 +358,10 @@ def warm_up() -> None:
         greedy_actions(field, walls, pos, one.copy(), one.copy(), acts)
         first_step_code(field, walls, 1, 1)
         count_in_footprint(walls, waste, 1, 1, 0, 1, 1, True)
+        play_fixed_respawn(
+            np.full((1, 1), 7, dtype=np.int64), pos, one.copy(), one.copy(), one.copy(), walls, waste,
+            np.zeros((3, 3), dtype=np.int8), np.zeros(1), np.zeros((1, N_STATS), dtype=np.int64), alive, timer,
+            grid, np.zeros((1, 1)), np.zeros((1, 1), dtype=np.bool_), 1, 1, 1, 1, 0.0, 0.0, 0.0, False, False,
+            False, 1,
+        )
     _WARM = True
