@@ -84,7 +84,6 @@ def _rank_key(c: Candidate) -> tuple[float, int]:
     return (s if s is not None else -math.inf, -c.id)
 
 
-
 def judge_outcome(task: Task, artifact: Artifact, case: Case, out: CaseOutcome) -> CaseResult:
     """Score one sandbox outcome in the trusted process; a failed case or a hostile output becomes a failed result."""
     if not out.ok:
@@ -134,6 +133,7 @@ class CodeAnswer:
 
 #: accepts or rejects one extracted code: ("", result) accepts; ("why", result) asks again
 CodeCheck = Callable[[str], Awaitable[tuple[str, Any]]]
+
 
 class Engine:
     def __init__(
