@@ -32,15 +32,9 @@ from synthloop.tasks.ssd import helpers as H
 from synthloop.tasks.ssd.actions import STAND, direction_to_action
 from synthloop.tasks.ssd.episodes import run_safe_episode
 from synthloop.tasks.ssd.evaluate import evaluate_policy
+from synthloop.tasks.ssd.prompts import WORKED_EXAMPLE
 
-CODE = '''def policy(state, agent_id):
-    if state.agent_timeout[agent_id] > 0:
-        return STAND
-    step = bfs_nearest_apple(state, agent_id)
-    if step is None:
-        return STAND
-    return direction_to_action(step[0], step[1], int(state.agent_orient[agent_id]))
-'''
+CODE = WORKED_EXAMPLE  # the greedy BFS policy the system prompt shows, as untrusted source
 TRIVIAL = "def policy(state, agent_id):\n    return 0\n"
 
 

@@ -23,16 +23,10 @@ import pytest
 from typer.testing import CliRunner
 
 from synthloop.tasks.ssd.cli import app
+from synthloop.tasks.ssd.prompts import WORKED_EXAMPLE
 from synthloop.testing.fake_llm import FakeOpenAIServer, FakeReply
 
-BFS = '''def policy(state, agent_id):
-    if state.agent_timeout[agent_id] > 0:
-        return STAND
-    step = bfs_nearest_apple(state, agent_id)
-    if step is None:
-        return STAND
-    return direction_to_action(step[0], step[1], int(state.agent_orient[agent_id]))
-'''
+BFS = WORKED_EXAMPLE  # the greedy BFS policy the system prompt shows
 CRASH = BFS.replace("    step = bfs", "    if state.step == 2:\n        boom = 1 // 0\n    step = bfs")
 PROMPT_A = "PROMPT-A: write policy(state, agent_id) that walks to the nearest apple; one ```python block."
 PROMPT_B = "PROMPT-B: describe your plan in words only."
