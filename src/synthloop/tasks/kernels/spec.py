@@ -161,12 +161,23 @@ def combine_checks(checks: list[CheckResult]) -> CheckResult:
     return max(checks, key=lambda c: (c.value / c.tol) if c.tol > 0 else c.value)
 
 
-def grid_size(dims: tuple[int, ...], steps: int) -> Size:
-    """A grid size (NX, NY[, NZ]) with its label: ``128^2x50`` for a square grid, ``384x200x30`` otherwise."""
-    names = ("NX", "NY", "NZ")[: len(dims)]
+def grid_size(dims: tuple[int, ...], steps: int, names: tuple[str, ...] = ("NX", "NY", "NZ")) -> Size:
+    """A grid size (NX, NY[, NZ] unless ``names`` says otherwise) with its label: ``128^2x50`` for a square
+    grid, ``384x200x30`` otherwise."""
+    names = names[: len(dims)]
     square = len(set(dims)) == 1
     label = f"{dims[0]}^{len(dims)}x{steps}" if square else "x".join(str(d) for d in (*dims, steps))
     return Size(label, {**dict(zip(names, dims)), "steps": steps})
+
+
+def ping_pong(step: int, a: str, b: str) -> tuple[str, str]:
+    """(source, destination) of step ``step`` when two buffers swap roles every step."""
+    return (a, b) if step % 2 == 0 else (b, a)
+
+
+def after_steps(steps: int, a: str, b: str) -> str:
+    """The buffer that holds the result after ``steps`` ping-pong steps starting from ``a``."""
+    return a if steps % 2 == 0 else b
 
 
 def ceil_div(a: int, b: int) -> int:

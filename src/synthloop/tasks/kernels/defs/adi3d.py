@@ -13,6 +13,7 @@ from synthloop.tasks.kernels.spec import (
     KernelTask,
     Launch,
     Size,
+    after_steps,
     gaussian_bump,
     max_abs_check,
     zero_faces,
@@ -124,7 +125,7 @@ class Adi3d(KernelTask):
         return out
 
     def outputs(self, p: Size) -> dict[str, str]:
-        return {"u": "u_a" if p["steps"] % 2 == 0 else "u_b"}
+        return {"u": after_steps(p["steps"], "u_a", "u_b")}
 
     def reference(self, p: Size, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         u = inputs["u_a"].reshape(p["NZ"], p["NY"], p["NX"])

@@ -13,7 +13,10 @@ from synthloop.tasks.kernels.spec import (
     KernelTask,
     Launch,
     Size,
+    after_steps,
+    grid_size,
     max_abs_check,
+    ping_pong,
 )
 
 P_AXIS = 200.0
@@ -73,8 +76,7 @@ class Gradshaf(KernelTask):
             table = {"in": [(1025, 1025, 30), (2049, 2049, 30), (4097, 4097, 20)], "held": [(3073, 1537, 30)]}
         else:
             table = {"in": [(65, 65, 20), (129, 129, 20), (257, 257, 10)], "held": [(193, 97, 15)]}
-        return [Size(f"{r}^2x{k}" if r == z else f"{r}x{z}x{k}", {"NR": r, "NZ": z, "steps": k})
-                for r, z, k in table[split]]
+        return [grid_size((r, z), k, names=("NR", "NZ")) for r, z, k in table[split]]
 
     def buffers(self, p: Size) -> list[BufferSpec]:
         n = p["NR"] * p["NZ"]
@@ -96,13 +98,13 @@ class Gradshaf(KernelTask):
         nr, nz = p["NR"], p["NZ"]
         out = []
         for s in range(p["steps"]):
-            src, dst = ("psi_a", "psi_b") if s % 2 == 0 else ("psi_b", "psi_a")
+            src, dst = ping_pong(s, "psi_a", "psi_b")
             out.append(Launch("gradshaf_axis_reduce", (src, "psi_axis", nr, nz), (256, 1, 1), (256, 1, 1)))
             out.append(Launch("gradshaf_step", (src, dst, "psi_axis", nr, nz, P_AXIS), (nr, nz, 1), (16, 16, 1)))
         return out
 
     def outputs(self, p: Size) -> dict[str, str]:
-        return {"psi": "psi_a" if p["steps"] % 2 == 0 else "psi_b"}
+        return {"psi": after_steps(p["steps"], "psi_a", "psi_b")}
 
     def reference(self, p: Size, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         psi = inputs["psi_a"].reshape(p["NZ"], p["NR"])

@@ -13,8 +13,10 @@ from synthloop.tasks.kernels.spec import (
     KernelTask,
     Launch,
     Size,
+    after_steps,
     grid_size,
     max_abs_check,
+    ping_pong,
 )
 
 ALPHA = 0.20
@@ -75,12 +77,12 @@ class Heat2d(KernelTask):
     def schedule(self, p: Size, backend: str) -> list[Launch]:
         out = []
         for s in range(p["steps"]):
-            src, dst = ("u_a", "u_b") if s % 2 == 0 else ("u_b", "u_a")
+            src, dst = ping_pong(s, "u_a", "u_b")
             out.append(Launch("heat_step", (src, dst, p["NX"], p["NY"], ALPHA), (p["NX"], p["NY"], 1), (16, 16, 1)))
         return out
 
     def outputs(self, p: Size) -> dict[str, str]:
-        return {"u": "u_a" if p["steps"] % 2 == 0 else "u_b"}
+        return {"u": after_steps(p["steps"], "u_a", "u_b")}
 
     def reference(self, p: Size, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         u = inputs["u_a"].reshape(p["NY"], p["NX"])

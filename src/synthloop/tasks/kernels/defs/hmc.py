@@ -6,7 +6,17 @@ import math
 
 import numpy as np
 
-from synthloop.tasks.kernels.spec import Arg, BufferSpec, CheckResult, Entry, KernelTask, Launch, Size
+from synthloop.tasks.kernels.spec import (
+    Arg,
+    BufferSpec,
+    CheckResult,
+    Entry,
+    KernelTask,
+    Launch,
+    Size,
+    after_steps,
+    ping_pong,
+)
 
 EPS, LEAP, RNG_SEED = 0.20, 10, 0xCAFEBEEF
 MEAN_TOL, COV_TOL, ACC_LO, ACC_HI = 0.15, 0.30, 0.45, 0.999
@@ -61,13 +71,13 @@ class Hmc(KernelTask):
     def schedule(self, p: Size, backend: str) -> list[Launch]:
         out = []
         for t in range(p["T"]):
-            src, dst = ("q_a", "q_b") if t % 2 == 0 else ("q_b", "q_a")
+            src, dst = ping_pong(t, "q_a", "q_b")
             out.append(Launch("hmc_step", (src, dst, "accept", "A", p["K"], p["d"], LEAP, EPS, t, RNG_SEED),
                               (p["K"], 1, 1), (64, 1, 1)))
         return out
 
     def outputs(self, p: Size) -> dict[str, str]:
-        return {"q": "q_a" if p["T"] % 2 == 0 else "q_b", "accept": "accept"}
+        return {"q": after_steps(p["T"], "q_a", "q_b"), "accept": "accept"}
 
     def needs_reference(self) -> bool:
         return False

@@ -13,9 +13,11 @@ from synthloop.tasks.kernels.spec import (
     KernelTask,
     Launch,
     Size,
+    after_steps,
     gaussian_bump,
     grid_size,
     max_abs_check,
+    ping_pong,
 )
 
 TAU = 0.8
@@ -92,12 +94,12 @@ class Lbm(KernelTask):
     def schedule(self, p: Size, backend: str) -> list[Launch]:
         out = []
         for s in range(p["steps"]):
-            src, dst = ("f_a", "f_b") if s % 2 == 0 else ("f_b", "f_a")
+            src, dst = ping_pong(s, "f_a", "f_b")
             out.append(Launch("lbm_step", (src, dst, p["NX"], p["NY"], TAU), (p["NX"], p["NY"], 1), (16, 16, 1)))
         return out
 
     def outputs(self, p: Size) -> dict[str, str]:
-        return {"f": "f_a" if p["steps"] % 2 == 0 else "f_b"}
+        return {"f": after_steps(p["steps"], "f_a", "f_b")}
 
     def reference(self, p: Size, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         f = inputs["f_a"].reshape(9, p["NY"], p["NX"])

@@ -13,8 +13,10 @@ from synthloop.tasks.kernels.spec import (
     KernelTask,
     Launch,
     Size,
+    after_steps,
     combine_checks,
     max_abs_check,
+    ping_pong,
 )
 
 DT, RC, DENSITY, MAX_PER_CELL = 0.005, 2.5, 0.657, 64
@@ -146,7 +148,7 @@ class Lj(KernelTask):
         n, m, box = p["N"], p["M"], p["L"]
         out = []
         for s in range(p["steps"]):
-            a, b = ("a", "b") if s % 2 == 0 else ("b", "a")
+            a, b = ping_pong(s, "a", "b")
             out.append(Launch("lj_clear_cells", ("cell_count", m ** 3), (m ** 3, 1, 1), (64, 1, 1)))
             out.append(Launch("lj_build_cells", (f"pos_{a}", "cell_count", "cell_list", n, m, box), (n, 1, 1),
                               (128, 1, 1)))
@@ -155,7 +157,7 @@ class Lj(KernelTask):
         return out
 
     def outputs(self, p: Size) -> dict[str, str]:
-        last = "a" if p["steps"] % 2 == 0 else "b"
+        last = after_steps(p["steps"], "a", "b")
         return {"pos": f"pos_{last}", "vel": f"vel_{last}", "cell_count": "cell_count"}
 
     def reference(self, p: Size, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -15,8 +15,10 @@ from synthloop.tasks.kernels.spec import (
     KernelTask,
     Launch,
     Size,
+    after_steps,
     gaussian_bump,
     max_abs_check,
+    ping_pong,
     zero_faces,
 )
 
@@ -96,12 +98,12 @@ class Morton(KernelTask):
         logn = n.bit_length() - 1
         out = []
         for s in range(p["steps"]):
-            src, dst = ("u_a", "u_b") if s % 2 == 0 else ("u_b", "u_a")
+            src, dst = ping_pong(s, "u_a", "u_b")
             out.append(Launch("morton_stencil", (src, dst, n, logn, ALPHA), (n ** 3, 1, 1), (256, 1, 1)))
         return out
 
     def outputs(self, p: Size) -> dict[str, str]:
-        return {"u": "u_a" if p["steps"] % 2 == 0 else "u_b"}
+        return {"u": after_steps(p["steps"], "u_a", "u_b")}
 
     def reference(self, p: Size, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         n = p["N"]

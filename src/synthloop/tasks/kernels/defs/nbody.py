@@ -13,8 +13,10 @@ from synthloop.tasks.kernels.spec import (
     KernelTask,
     Launch,
     Size,
+    after_steps,
     combine_checks,
     max_abs_check,
+    ping_pong,
 )
 
 DT, EPS, G = 1e-3, 0.05, 1.0
@@ -95,13 +97,13 @@ class Nbody(KernelTask):
     def schedule(self, p: Size, backend: str) -> list[Launch]:
         out = []
         for s in range(p["steps"]):
-            a, b = ("a", "b") if s % 2 == 0 else ("b", "a")
+            a, b = ping_pong(s, "a", "b")
             out.append(Launch("nbody_step", (f"pos_{a}", f"pos_{b}", f"vel_{a}", f"vel_{b}", "mass", p["N"], DT, EPS, G),
                               (p["N"], 1, 1), (128, 1, 1)))
         return out
 
     def outputs(self, p: Size) -> dict[str, str]:
-        last = "a" if p["steps"] % 2 == 0 else "b"
+        last = after_steps(p["steps"], "a", "b")
         return {"pos": f"pos_{last}", "vel": f"vel_{last}"}
 
     def reference(self, p: Size, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
