@@ -11,7 +11,12 @@ evaluator ~0.05 ms, so the time per iteration is the framework's overhead.
   server's own timestamps (excludes start-up and the final report);
 * ``all_in_ms``: wall time of the whole run / iterations;
 * ``windows_ms``: steady time per iteration in consecutive windows, to show
-  that the cost stays flat as the run grows.
+  that the cost stays flat as the run grows;
+* ``cpu_ms``: CPU time per iteration (start-up and report included) of each
+  part: our engine process, the sandbox tree (zygote, supervisors and every
+  candidate process), OpenEvolve's process tree, and the fake LLM server. On a
+  machine with few cores the sum, not the wall time of one part, is what
+  bounds the time per iteration.
 
 If OpenEvolve is installed (``openevolve-run`` on PATH, or ``--openevolve-bin``)
 it runs on the same fake server and the same trivial problem side by side and
@@ -82,16 +87,20 @@ def run_synthloop(iterations: int, concurrency: int, base_url: str, workdir: Pat
         "out": str(workdir / f"run-c{concurrency}-n{iterations}"),
     })
     os.environ.setdefault("OPENAI_API_KEY", "sk-fake-benchmark-key")
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), os.times()
     run_dir = prepare_run(cfg, announce=lambda s: None)
-    summary = execute_run(run_dir)
-    wall = time.perf_counter() - t0
+    summary = execute_run(run_dir)  # closes the executor: the sandbox tree is reaped, so its CPU is counted
+    wall, c1 = time.perf_counter() - t0, os.times()
     import sqlite3
 
     con = sqlite3.connect(run_dir / "run.sqlite")
-    (lat,) = con.execute("SELECT AVG(latency_s) FROM llm_calls WHERE error IS NULL").fetchone()
+    # the steady window starts at the first request: leave out the first call (it also opens the connection)
+    (lat,) = con.execute("SELECT AVG(latency_s) FROM (SELECT latency_s FROM llm_calls WHERE error IS NULL"
+                         " ORDER BY id LIMIT -1 OFFSET 1)").fetchone()
     con.close()
-    return {"wall_s": wall, "summary": summary, "llm_ms": 1000 * (lat or 0.0)}
+    return {"wall_s": wall, "summary": summary, "llm_ms": 1000 * (lat or 0.0),
+            "cpu_s": {"engine": c1.user + c1.system - c0.user - c0.system,
+                      "sandbox": c1.children_user + c1.children_system - c0.children_user - c0.children_system}}
 
 
 SITECUSTOMIZE = """
@@ -134,13 +143,24 @@ def run_openevolve(binary: str, iterations: int, base_url: str, workdir: Path) -
     (hook / "sitecustomize.py").write_text(SITECUSTOMIZE)
     times = workdir / f"oe_llm_times_{iterations}.txt"
     env = {**os.environ, "PYTHONPATH": str(hook), "SYNTHLOOP_BENCH_LLM_TIMES": str(times)}
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), os.times()
     subprocess.run([binary, str(prob / "initial_program.py"), str(prob / "evaluator.py"), "--config",
                     str(prob / "config.yaml"), "--iterations", str(iterations), "--output",
                     str(workdir / f"oe_out_{iterations}")], check=True, capture_output=True, timeout=1800, env=env)
-    wall = time.perf_counter() - t0
-    lat = [float(x) for x in times.read_text().split()] if times.exists() else []
-    return {"wall_s": wall, "llm_ms": 1000 * statistics.fmean(lat) if lat else float("nan")}
+    wall, c1 = time.perf_counter() - t0, os.times()
+    lat = [float(x) for x in times.read_text().split()][1:] if times.exists() else []  # as for ours: not the first
+    return {"wall_s": wall, "llm_ms": 1000 * statistics.fmean(lat) if lat else float("nan"),
+            "cpu_s": {"openevolve": c1.children_user + c1.children_system - c0.children_user - c0.children_system}}
+
+
+def _cpu_s(pid: int) -> float:
+    """utime + stime of a live process, from /proc (Linux); NaN elsewhere."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return float("nan")
 
 
 def _serve(conn: Any) -> None:
@@ -165,6 +185,9 @@ class ServerProcess:
         self.base_url = self.conn.recv()
         return self
 
+    def cpu_s(self) -> float:
+        return _cpu_s(self.proc.pid)
+
     def stop(self) -> list[float]:
         self.conn.send("stop")
         ts = self.conn.recv()
@@ -178,11 +201,19 @@ class ServerProcess:
 
 def measure(fn: Any) -> dict[str, Any]:
     with ServerProcess() as srv:
+        s0 = srv.cpu_s()
         res = fn(srv.base_url)
+        server_cpu = srv.cpu_s() - s0
         ts = srv.stop()
     n = len(ts)
     steady = 1000 * (ts[-1] - ts[0]) / (n - 1) if n > 1 else float("nan")
-    return {"requests": n, "steady_ms": steady, "windows_ms": _windows(ts, n), "result": res}
+    return {"requests": n, "steady_ms": steady, "windows_ms": _windows(ts, n), "result": res,
+            "server_cpu_s": server_cpu}
+
+
+def _cpu_ms(m: dict[str, Any], iterations: int) -> dict[str, float]:
+    parts = {**m["result"]["cpu_s"], "llm_server": m["server_cpu_s"]}
+    return {k: round(1000 * v / max(iterations, 1), 3) for k, v in parts.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -212,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
                     "llm_requests": m["requests"], "candidates": s["totals"]["candidates"],
                     "invalid": s["totals"]["invalid"],
                     "windows_ms": [round(w["ms"], 3) for w in m["windows_ms"]],
+                    "cpu_ms": _cpu_ms(m, n),
                 }
                 results["synthloop"].append(row)
                 print(json.dumps({"synthloop": row}), file=sys.stderr)
@@ -222,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
                 r = m["result"]
                 row = {"iterations": n, "workers": 1, "steady_ms": round(m["steady_ms"], 3),
                        "llm_call_ms": round(r["llm_ms"], 3), "overhead_ms": round(m["steady_ms"] - r["llm_ms"], 3),
-                       "all_in_ms": round(1000 * r["wall_s"] / n, 3), "llm_requests": m["requests"]}
+                       "all_in_ms": round(1000 * r["wall_s"] / n, 3), "llm_requests": m["requests"],
+                       "windows_ms": [round(w["ms"], 3) for w in m["windows_ms"]], "cpu_ms": _cpu_ms(m, n)}
                 results["openevolve"].append(row)
                 print(json.dumps({"openevolve": row}), file=sys.stderr)
     baseline = {r["iterations"]: r["overhead_ms"] for r in results["openevolve"]}
@@ -235,7 +268,9 @@ def main(argv: list[str] | None = None) -> int:
         ref_n = min(baseline, key=lambda k: abs(k - r["iterations"]))
         ratios.append({"iterations": r["iterations"], "concurrency": r["concurrency"], "openevolve_iterations": ref_n,
                        "openevolve_overhead_ms": baseline[ref_n], "synthloop_overhead_ms": r["overhead_ms"],
-                       "openevolve_over_synthloop": round(baseline[ref_n] / max(r["overhead_ms"], 1e-9), 2)})
+                       # a short run's overhead can drown in the noise of its LLM time (<= 0): no ratio then
+                       "openevolve_over_synthloop": round(baseline[ref_n] / r["overhead_ms"], 2)
+                       if r["overhead_ms"] > 0 else None})
     results["ratios"] = {"baseline": source, "rows": ratios, "target": ">= 5x (synthloop at most 1/5 of OpenEvolve)"}
     text = json.dumps(results, indent=1)
     print(text)
