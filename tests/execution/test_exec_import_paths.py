@@ -120,7 +120,9 @@ print(numba.threading_layer(), "|", fork_unsafe_thread_pools(), "|", [str(w.mess
 def test_executor_warns_when_a_fork_unsafe_thread_pool_already_runs():
     """numba's omp/tbb pools do not survive fork: starting the executor after one ran says so."""
     here = Path(__file__).parent
-    r = subprocess.run([sys.executable, "-c", POOL_SCRIPT, str(here)], capture_output=True, text=True, timeout=300)
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}  # numba's own default layer
+    r = subprocess.run([sys.executable, "-c", POOL_SCRIPT, str(here)], capture_output=True, text=True, timeout=300,
+                       env=env)
     assert r.returncode == 0, r.stderr[-2000:]
     layer, pools, caught = r.stdout.strip().splitlines()[-1].split(" | ")
     if layer in ("omp", "tbb"):
