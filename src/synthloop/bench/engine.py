@@ -153,15 +153,6 @@ def run_openevolve(binary: str, iterations: int, base_url: str, workdir: Path) -
             "cpu_s": {"openevolve": c1.children_user + c1.children_system - c0.children_user - c0.children_system}}
 
 
-def _cpu_s(pid: int) -> float:
-    """utime + stime of a live process, from /proc (Linux); NaN elsewhere."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            fields = f.read().rsplit(b")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return float("nan")
-
 
 def _serve(conn: Any) -> None:
     from synthloop.testing.fake_llm import FakeOpenAIServer
@@ -186,7 +177,9 @@ class ServerProcess:
         return self
 
     def cpu_s(self) -> float:
-        return _cpu_s(self.proc.pid)
+        from synthloop.execution.isolation import proc_usage
+
+        return proc_usage(self.proc.pid)[0]
 
     def stop(self) -> list[float]:
         self.conn.send("stop")

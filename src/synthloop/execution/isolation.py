@@ -537,12 +537,18 @@ def reap_orphans() -> None:
 
 
 def proc_usage(pid: int) -> tuple[float, float]:
-    """CPU seconds (incl. reaped children) and peak RSS MB of a still running process."""
+    """CPU seconds (all threads, incl. reaped children) and peak RSS MB of a still running process.
+
+    ``schedstat`` is exact (ns) but counts the main thread only; ``stat``'s utime + stime count
+    every thread, in clock ticks: the larger of the two, plus reaped children (cutime + cstime).
+    """
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             fields = f.read().rsplit(b")", 1)[1].split()
+        tick = os.sysconf("SC_CLK_TCK")
         with open(f"/proc/{pid}/schedstat", "rb") as f:
-            cpu = int(f.read().split()[0]) / 1e9 + sum(int(x) for x in fields[13:15]) / os.sysconf("SC_CLK_TCK")
+            cpu = max(int(f.read().split()[0]) / 1e9, sum(int(x) for x in fields[11:13]) / tick)
+        cpu += sum(int(x) for x in fields[13:15]) / tick
         rss = 0.0
         with open(f"/proc/{pid}/status", "rb") as f:
             for line in f:
