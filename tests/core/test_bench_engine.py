@@ -35,3 +35,77 @@ def test_bench_engine_runs_every_iteration_sandboxed_and_accounts_cpu(cli_env, t
         assert ratio["openevolve_over_synthloop"] == round(ratio["openevolve_overhead_ms"] / row["overhead_ms"], 2)
     else:  # 20 iterations: the overhead can be lost in the LLM time's noise; then no ratio, not a huge one
         assert ratio["openevolve_over_synthloop"] is None
+
+
+# The layout of OpenEvolve 0.4.0's diff prompt (prompts/defaults/diff_user.txt): a "# Current Program
+# Information" header, then earlier programs, and only then the parent in the block after "# Current Program".
+OPENEVOLVE_PROMPT = '''# Current Program Information
+- Fitness: 0.7100
+- Feature coordinates: complexity=5
+
+# Program Evolution History
+## Previous Attempts
+
+### Attempt 1
+```python
+# EVOLVE-BLOCK-START
+def value():
+    x = 0.910000000  # tunable
+    return x
+# EVOLVE-BLOCK-END
+```
+
+# Current Program
+```python
+# EVOLVE-BLOCK-START
+def value():
+    x = 0.710000000  # tunable
+    return x
+# EVOLVE-BLOCK-END
+```
+
+# Task
+Suggest improvements to the program that will improve its FITNESS SCORE.
+'''
+
+
+def _search_replace(answer: str) -> tuple[str, str]:
+    search = answer.split("<<<<<<< SEARCH\n", 1)[1].split("\n=======\n", 1)[0]
+    replace = answer.split("\n=======\n", 1)[1].split("\n>>>>>>> REPLACE", 1)[0]
+    return search, replace
+
+
+def test_fake_llm_edits_openevolves_parent_not_an_earlier_program():
+    from synthloop.bench.engine import make_responder
+
+    respond = make_responder(seed=7)
+    answer = respond({"messages": [{"role": "system", "content": "You are an expert."},
+                                   {"role": "user", "content": OPENEVOLVE_PROMPT}]})
+    search, replace = _search_replace(answer)
+    # the edit applies to the parent: before the fix it targeted Attempt 1's line and OpenEvolve rejected
+    # 870 of 1000 iterations as "None of the SEARCH blocks matched", which made it look cheap
+    assert search == "    x = 0.710000000  # tunable"
+    assert replace.startswith("    x = ") and replace.endswith("  # tunable") and replace != search
+
+
+def test_fake_llm_edits_our_parent_when_the_prompt_has_no_openevolve_block():
+    from synthloop.bench.engine import make_responder
+
+    respond = make_responder(seed=7)
+    prompt = "Improve this program.\n```python\ndef value():\n    x = 0.250000000  # tunable\n    return x\n```\n"
+    search, _ = _search_replace(respond({"messages": [{"role": "user", "content": prompt}]}))
+    assert search == "    x = 0.250000000  # tunable"
+    assert respond({"messages": [{"role": "user", "content": "no code here"}]}) == "no program found"
+
+
+def test_openevolve_failed_iterations_are_counted_from_its_log(tmp_path):
+    from synthloop.bench.engine import openevolve_failed_iterations
+
+    (tmp_path / "openevolve_20261127_034747.log").write_text(
+        "2026-11-27 03:47:48,122 - openevolve.process_parallel - WARNING - Iteration 6 error: None of the 1"
+        " SEARCH block(s) matched the parent program | tokens: 685 (prompt: 655, completion: 30)\n"
+        "2026-11-27 03:47:48,150 - openevolve.process_parallel - INFO - Iteration 7: Program abc (parent: def)"
+        " completed in 0.01s\n"
+        "2026-11-27 03:47:48,171 - openevolve.process_parallel - WARNING - Iteration 11 error: LLM timeout\n")
+    assert openevolve_failed_iterations(tmp_path) == 2
+    assert openevolve_failed_iterations(tmp_path / "missing") == 0

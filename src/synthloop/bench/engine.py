@@ -42,6 +42,10 @@ from pathlib import Path
 from typing import Any
 
 TUNABLE = re.compile(r"^(?P<indent>[ \t]*)x = (?P<val>[-+0-9.eE]+)  # tunable[ \t]*$", re.MULTILINE)
+# OpenEvolve's diff prompt puts the parent in the fenced block right after "# Current Program"; the same
+# prompt also shows other programs (evolution history, top programs) and a "# Current Program Information"
+# header before it, so the edit must come from that block or it will not apply to the parent.
+CURRENT_PROGRAM = re.compile(r"^# Current Program\n```[a-zA-Z0-9_+-]*\n(.*?)```", re.MULTILINE | re.DOTALL)
 
 # OpenEvolve 0.4.0, default config (1 worker), zero-latency fake LLM, this machine kind (2 vCPU):
 # steady ms per iteration by run length, from shared/specs/openevolve_overhead.md §1 and §4.
@@ -49,12 +53,13 @@ OPENEVOLVE_DOCUMENTED = {100: 6.1, 300: 8.0, 1000: 20.2, 3000: 44.8}
 
 
 def make_responder(seed: int = 1234):
+    """An LLM that changes the parent's tunable constant to a fresh random value with a SEARCH/REPLACE edit."""
     rng = random.Random(seed)
 
     def respond(req: dict[str, Any]) -> str:
         text = "\n".join(m.get("content", "") for m in req.get("messages", []) if m.get("role") == "user")
-        at = text.find("# Current Program")  # OpenEvolve's prompt lists other programs too
-        m = TUNABLE.search(text, max(at, 0))  # ours: the current artifact comes first
+        block = CURRENT_PROGRAM.search(text)  # OpenEvolve's prompt
+        m = TUNABLE.search(block.group(1) if block else text)  # ours: the parent's code comes first
         if m is None:
             return "no program found"
         new = f"{m.group('indent')}x = {rng.random():.9f}  # tunable"
@@ -124,6 +129,13 @@ if _path:
 """
 
 
+def openevolve_failed_iterations(log_dir: Path) -> int:
+    """Iterations OpenEvolve logged as failed (e.g. an edit that did not apply): they skip evaluation and the
+    database, so a baseline full of them would look cheaper than it is."""
+    pattern = re.compile(r" - WARNING - Iteration \d+ error: ")
+    return sum(len(pattern.findall(f.read_text(errors="replace"))) for f in sorted(log_dir.glob("*.log")))
+
+
 def run_openevolve(binary: str, iterations: int, base_url: str, workdir: Path) -> dict[str, float]:
     prob = workdir / "oe_problem"
     prob.mkdir(exist_ok=True)
@@ -149,7 +161,9 @@ def run_openevolve(binary: str, iterations: int, base_url: str, workdir: Path) -
                     str(workdir / f"oe_out_{iterations}")], check=True, capture_output=True, timeout=1800, env=env)
     wall, c1 = time.perf_counter() - t0, os.times()
     lat = [float(x) for x in times.read_text().split()][1:] if times.exists() else []  # as for ours: not the first
-    return {"wall_s": wall, "llm_ms": 1000 * statistics.fmean(lat) if lat else float("nan"),
+    # an iteration whose edit did not apply skips evaluation and the database: it must not pass for a cheap one
+    failed = openevolve_failed_iterations(workdir / f"oe_out_{iterations}" / "logs")
+    return {"wall_s": wall, "llm_ms": 1000 * statistics.fmean(lat) if lat else float("nan"), "failed": failed,
             "cpu_s": {"openevolve": c1.children_user + c1.children_system - c0.children_user - c0.children_system}}
 
 
@@ -211,10 +225,10 @@ def _cpu_ms(m: dict[str, Any], iterations: int) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="synthloop bench engine", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--iterations", type=int, nargs="+", default=[100, 1000, 3000])
+    ap.add_argument("--iterations", type=int, nargs="+", default=[100, 300, 1000, 3000])
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 4])
     ap.add_argument("--openevolve-bin", default=shutil.which("openevolve-run"))
-    ap.add_argument("--openevolve-iterations", type=int, nargs="+", default=[100, 300, 1000])
+    ap.add_argument("--openevolve-iterations", type=int, nargs="+", default=[100, 300, 1000, 3000])
     ap.add_argument("--out", default=None, help="write the JSON here too")
     a = ap.parse_args(argv)
 
@@ -248,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
                 row = {"iterations": n, "workers": 1, "steady_ms": round(m["steady_ms"], 3),
                        "llm_call_ms": round(r["llm_ms"], 3), "overhead_ms": round(m["steady_ms"] - r["llm_ms"], 3),
                        "all_in_ms": round(1000 * r["wall_s"] / n, 3), "llm_requests": m["requests"],
+                       "failed_iterations": r["failed"],
                        "windows_ms": [round(w["ms"], 3) for w in m["windows_ms"]], "cpu_ms": _cpu_ms(m, n)}
                 results["openevolve"].append(row)
                 print(json.dumps({"openevolve": row}), file=sys.stderr)
