@@ -186,3 +186,44 @@ def _ppid(pid: int) -> int:
         return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
     except OSError:
         return -1
+
+
+def test_job_outcomes_go_to_a_memory_backed_tmpfs_only_when_it_is_one_with_room(tmp_path, monkeypatch):
+    from synthloop.execution import local
+
+    shm = tmp_path / "shm"
+    shm.mkdir()
+    mounts = tmp_path / "mounts"
+    mounts.write_text(f"/dev/vda / ext4 rw 0 0\ntmpfs {shm} tmpfs rw,nosuid,nodev 0 0\n")
+    assert local.job_dir_base(str(shm), str(mounts)) == str(shm)
+    mounts.write_text(f"/dev/vda / ext4 rw 0 0\n/dev/vdb {shm} ext4 rw 0 0\n")  # a disk: the temp directory
+    assert local.job_dir_base(str(shm), str(mounts)) is None
+    mounts.write_text(f"tmpfs {tmp_path / 'gone'} tmpfs rw 0 0\n")
+    assert local.job_dir_base(str(tmp_path / "gone"), str(mounts)) is None
+    mounts.write_text(f"tmpfs {shm} tmpfs rw 0 0\n")
+    monkeypatch.setattr(local, "SHM_MIN_FREE", 1 << 62)  # a tmpfs too small for the outcomes
+    assert local.job_dir_base(str(shm), str(mounts)) is None
+
+
+def test_job_root_is_removed_at_close_and_a_dead_engines_at_start():
+    import tempfile
+
+    from synthloop.execution.local import job_dir_base
+
+    base = Path(job_dir_base() or tempfile.gettempdir())
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = base / f"synthloop-jobs-{int(gone.stdout)}-x1y2"  # its engine no longer exists
+    stale.mkdir()
+    (stale / "7.out").write_text("{}")
+    ex = LocalExecutor(EchoTask(), workers=1)
+    ex.start()
+    try:
+        assert not stale.exists()
+        root = Path(ex._jobroot)
+        assert root.parent == base and root.is_dir()
+        (out,) = asyncio.run(ex.run(art("return 41 + 1"), [case()], Limits(wall_s=5)))
+        assert out.ok and out.output == 42
+        assert list(root.iterdir()) == []  # each outcome is deleted once read
+    finally:
+        ex.close()
+    assert not root.exists()

@@ -14,7 +14,8 @@ Processes::
   so forks, namespaces and privilege drop are off the critical path. The
   zygote routes each job to a ready supervisor; a candidate serves one job.
 * The supervisor writes ``<jobroot>/<job>.out`` (JSON metadata + the raw JSON
-  result) and a short notification; the engine parses JSON only — nothing a
+  result; the job root is on /dev/shm where that tmpfs has room, see
+  :func:`job_dir_base`) and a short notification; the engine parses JSON only — nothing a
   candidate produced is ever unpickled.
 * Lifetime: the zygote gets SIGTERM when the engine dies (PR_SET_PDEATHSIG) and
   also exits on EOF of the control pipe; supervisors and candidates get SIGKILL
@@ -90,7 +91,7 @@ class LocalExecutor(Executor):
                           "synthloop CLI does).", RuntimeWarning, stacklevel=2)
         self.plan = iso.probe(self.isolation)
         _remove_stale_jobroots()
-        self._jobroot = tempfile.mkdtemp(prefix=f"synthloop-jobs-{os.getpid()}-")
+        self._jobroot = tempfile.mkdtemp(prefix=f"synthloop-jobs-{os.getpid()}-", dir=job_dir_base())
         ctl_r, ctl_w = os.pipe()
         ntf_r, ntf_w = os.pipe()
         for stream in (sys.stdout, sys.stderr):
@@ -244,14 +245,41 @@ def fork_unsafe_thread_pools() -> str:
     return f"numba's {layer} thread pool" if layer in ("omp", "tbb") else ""
 
 
+SHM = "/dev/shm"
+SHM_MIN_FREE = 512 * iso.MIB
+
+
+def job_dir_base(shm: str = SHM, mounts: str = "/proc/self/mounts") -> str | None:
+    """Where the job outcome files go: a memory-backed tmpfs with room, else None (the temp directory).
+
+    Every case writes one outcome file and the engine deletes it once read. On a disk file system that
+    churn is not free: ext4 skips inodes deleted in the last minutes when it allocates new ones, so after
+    a few thousand cases every file creation nearby (the run's artifacts too) cost ~0.7 ms instead of
+    ~0.04 ms on the dev VM (``recently_deleted`` in the kernel profile). A tmpfs has no such cost.
+    """
+    try:
+        with open(mounts) as f:
+            tmpfs = any(ln.split()[1:3] == [shm, "tmpfs"] for ln in f if len(ln.split()) > 2)
+        st = os.statvfs(shm)
+    except OSError:
+        return None
+    if not tmpfs or st.f_bavail * st.f_frsize < SHM_MIN_FREE or not os.access(shm, os.W_OK | os.X_OK):
+        return None
+    return shm
+
+
 def _remove_stale_jobroots() -> None:
     """Job directories of engines that died without cleaning up (their pid is in the name)."""
-    tmp = tempfile.gettempdir()
-    for name in os.listdir(tmp):
-        parts = name.split("-")
-        if name.startswith("synthloop-jobs-") and len(parts) == 4 and parts[2].isdigit():
-            if not os.path.exists(f"/proc/{parts[2]}"):
-                shutil.rmtree(os.path.join(tmp, name), ignore_errors=True)
+    for base in dict.fromkeys([tempfile.gettempdir(), SHM]):
+        try:
+            names = os.listdir(base)
+        except OSError:
+            continue
+        for name in names:
+            parts = name.split("-")
+            if name.startswith("synthloop-jobs-") and len(parts) == 4 and parts[2].isdigit():
+                if not os.path.exists(f"/proc/{parts[2]}"):
+                    shutil.rmtree(os.path.join(base, name), ignore_errors=True)
 
 
 def _killpg(pid: int) -> None:
