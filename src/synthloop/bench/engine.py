@@ -254,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
                 }
                 results["synthloop"].append(row)
                 print(json.dumps({"synthloop": row}), file=sys.stderr)
-                shutil.rmtree(work / f"run-c{c}-n{n}", ignore_errors=True)
+                # run directories stay until the end: deleting thousands of files between runs would slow
+                # the next run's file creation (ext4 skips recently deleted inodes), whichever side it is
         if a.openevolve_bin:
             for n in a.openevolve_iterations:
                 m = measure(lambda base, n=n: run_openevolve(a.openevolve_bin, n, base, work))
