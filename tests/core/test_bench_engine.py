@@ -109,3 +109,13 @@ def test_openevolve_failed_iterations_are_counted_from_its_log(tmp_path):
         "2026-11-27 03:47:48,171 - openevolve.process_parallel - WARNING - Iteration 11 error: LLM timeout\n")
     assert openevolve_failed_iterations(tmp_path) == 2
     assert openevolve_failed_iterations(tmp_path / "missing") == 0
+
+
+def test_each_benchmark_run_gets_a_fresh_interpreter():
+    import os
+
+    from synthloop.bench.engine import in_fresh_process
+
+    # a run's sandbox is forked from the process it runs in: runs sharing one would inherit each other's heap
+    first, second = in_fresh_process(os.getpid), in_fresh_process(os.getpid)
+    assert len({os.getpid(), first, second}) == 3
