@@ -119,3 +119,20 @@ def test_each_benchmark_run_gets_a_fresh_interpreter():
     # a run's sandbox is forked from the process it runs in: runs sharing one would inherit each other's heap
     first, second = in_fresh_process(os.getpid), in_fresh_process(os.getpid)
     assert len({os.getpid(), first, second}) == 3
+
+
+def test_ratios_compare_our_concurrency_with_as_many_openevolve_workers_and_the_nearest_length():
+    from synthloop.bench.engine import ratio_rows
+
+    ours = [{"iterations": 100, "concurrency": 1, "overhead_ms": 2.0},
+            {"iterations": 1000, "concurrency": 4, "overhead_ms": 4.0},
+            {"iterations": 3000, "concurrency": 2, "overhead_ms": 5.0},
+            {"iterations": 20, "concurrency": 1, "overhead_ms": -0.1}]
+    theirs = [{"iterations": 100, "workers": 1, "overhead_ms": 6.0},
+              {"iterations": 1000, "workers": 1, "overhead_ms": 30.0},
+              {"iterations": 100, "workers": 4, "overhead_ms": 4.5},
+              {"iterations": 1000, "workers": 4, "overhead_ms": 28.0}]
+    rows = ratio_rows(ours, theirs)
+    got = [(r["openevolve_iterations"], r["openevolve_workers"], r["openevolve_over_synthloop"]) for r in rows]
+    # c=1 -> 1 worker; c=4 -> 4 workers; c=2 (none measured) -> the 1-worker default at the nearest length
+    assert got == [(100, 1, 3.0), (1000, 4, 7.0), (1000, 1, 6.0), (100, 1, None)]

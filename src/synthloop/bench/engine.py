@@ -20,8 +20,9 @@ Every run, ours and OpenEvolve's, starts in a fresh interpreter.
   bounds the time per iteration.
 
 If OpenEvolve is installed (``openevolve-run`` on PATH, or ``--openevolve-bin``)
-it runs on the same fake server and the same trivial problem side by side and
-the ratios are printed; otherwise the ratios are against the figures measured
+it runs on the same fake server and the same trivial problem side by side, with
+1 and 4 workers (its ``parallel_evaluations``; our concurrency c is compared
+with c workers, else with its 1-worker default), and the ratios are printed; otherwise the ratios are against the figures measured
 for OpenEvolve 0.4.0 on this machine kind (shared/specs/openevolve_overhead.md),
 labelled as such.
 """
@@ -152,7 +153,7 @@ def openevolve_failed_iterations(log_dir: Path) -> int:
     return sum(len(pattern.findall(f.read_text(errors="replace"))) for f in sorted(log_dir.glob("*.log")))
 
 
-def run_openevolve(binary: str, iterations: int, base_url: str, workdir: Path) -> dict[str, float]:
+def run_openevolve(binary: str, iterations: int, base_url: str, workdir: Path, workers: int = 1) -> dict[str, float]:
     prob = workdir / "oe_problem"
     prob.mkdir(exist_ok=True)
     (prob / "initial_program.py").write_text(
@@ -165,20 +166,21 @@ def run_openevolve(binary: str, iterations: int, base_url: str, workdir: Path) -
         "    return {'combined_score': float(mod.run())}\n")
     (prob / "config.yaml").write_text(
         f'llm:\n  api_base: "{base_url}"\n  api_key: "fake-key"\n  models:\n    - name: "fake-model"\n'
-        "      weight: 1.0\n")
+        "      weight: 1.0\n" + (f"evaluator:\n  parallel_evaluations: {workers}\n" if workers > 1 else ""))
     hook = workdir / "oe_hook"
     hook.mkdir(exist_ok=True)
     (hook / "sitecustomize.py").write_text(SITECUSTOMIZE)
-    times = workdir / f"oe_llm_times_{iterations}.txt"
+    out = workdir / f"oe_out_w{workers}_n{iterations}"
+    times = workdir / f"oe_llm_times_w{workers}_n{iterations}.txt"
     env = {**os.environ, "PYTHONPATH": str(hook), "SYNTHLOOP_BENCH_LLM_TIMES": str(times)}
     t0, c0 = time.perf_counter(), os.times()
     subprocess.run([binary, str(prob / "initial_program.py"), str(prob / "evaluator.py"), "--config",
-                    str(prob / "config.yaml"), "--iterations", str(iterations), "--output",
-                    str(workdir / f"oe_out_{iterations}")], check=True, capture_output=True, timeout=1800, env=env)
+                    str(prob / "config.yaml"), "--iterations", str(iterations), "--output", str(out)],
+                   check=True, capture_output=True, timeout=1800, env=env)
     wall, c1 = time.perf_counter() - t0, os.times()
     lat = [float(x) for x in times.read_text().split()][1:] if times.exists() else []  # as for ours: not the first
     # an iteration whose edit did not apply skips evaluation and the database: it must not pass for a cheap one
-    failed = openevolve_failed_iterations(workdir / f"oe_out_{iterations}" / "logs")
+    failed = openevolve_failed_iterations(out / "logs")
     return {"wall_s": wall, "llm_ms": 1000 * statistics.fmean(lat) if lat else float("nan"), "failed": failed,
             "cpu_s": {"openevolve": c1.children_user + c1.children_system - c0.children_user - c0.children_system}}
 
@@ -239,12 +241,32 @@ def _cpu_ms(m: dict[str, Any], iterations: int) -> dict[str, float]:
     return {k: round(1000 * v / max(iterations, 1), 3) for k, v in parts.items()}
 
 
+def ratio_rows(ours: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """OpenEvolve's overhead over ours, row by row: the same number of workers as our concurrency (else
+    OpenEvolve's 1-worker default) and the nearest run length."""
+    out = []
+    for r in ours:
+        pool = [t for t in theirs if t["workers"] == r["concurrency"]] or [t for t in theirs if t["workers"] == 1]
+        if not pool:
+            continue
+        ref = min(pool, key=lambda t: abs(t["iterations"] - r["iterations"]))
+        out.append({"iterations": r["iterations"], "concurrency": r["concurrency"],
+                    "openevolve_iterations": ref["iterations"], "openevolve_workers": ref["workers"],
+                    "openevolve_overhead_ms": ref["overhead_ms"], "synthloop_overhead_ms": r["overhead_ms"],
+                    # a short run's overhead can drown in the noise of its LLM time (<= 0): no ratio then
+                    "openevolve_over_synthloop": round(ref["overhead_ms"] / r["overhead_ms"], 2)
+                    if r["overhead_ms"] > 0 else None})
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="synthloop bench engine", description=__doc__.split("\n\n")[0])
     ap.add_argument("--iterations", type=int, nargs="+", default=[100, 300, 1000, 3000])
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 4])
     ap.add_argument("--openevolve-bin", default=shutil.which("openevolve-run"))
     ap.add_argument("--openevolve-iterations", type=int, nargs="+", default=[100, 300, 1000, 3000])
+    ap.add_argument("--openevolve-workers", type=int, nargs="+", default=[1, 4],
+                    help="OpenEvolve's parallel_evaluations; our concurrency c is compared with c workers")
     ap.add_argument("--out", default=None, help="write the JSON here too")
     a = ap.parse_args(argv)
 
@@ -273,29 +295,25 @@ def main(argv: list[str] | None = None) -> int:
                 # run directories stay until the end: deleting thousands of files between runs would slow
                 # the next run's file creation (ext4 skips recently deleted inodes), whichever side it is
         if a.openevolve_bin:
-            for n in a.openevolve_iterations:
-                m = measure(lambda base, n=n: run_openevolve(a.openevolve_bin, n, base, work))
-                r = m["result"]
-                row = {"iterations": n, "workers": 1, "steady_ms": round(m["steady_ms"], 3),
-                       "llm_call_ms": round(r["llm_ms"], 3), "overhead_ms": round(m["steady_ms"] - r["llm_ms"], 3),
-                       "all_in_ms": round(1000 * r["wall_s"] / n, 3), "llm_requests": m["requests"],
-                       "failed_iterations": r["failed"],
-                       "windows_ms": [round(w["ms"], 3) for w in m["windows_ms"]], "cpu_ms": _cpu_ms(m, n)}
-                results["openevolve"].append(row)
-                print(json.dumps({"openevolve": row}), file=sys.stderr)
-    baseline = {r["iterations"]: r["overhead_ms"] for r in results["openevolve"]}
-    source = "OpenEvolve measured side by side (steady ms per iteration minus its LLM client time)"
-    if not baseline:
-        baseline = OPENEVOLVE_DOCUMENTED
+            for w in a.openevolve_workers:
+                for n in a.openevolve_iterations:
+                    m = measure(lambda base, n=n, w=w: run_openevolve(a.openevolve_bin, n, base, work, w))
+                    r = m["result"]
+                    row = {"iterations": n, "workers": w, "steady_ms": round(m["steady_ms"], 3),
+                           "llm_call_ms": round(r["llm_ms"], 3),
+                           # as for ours: with one worker its LLM calls are serial, with more they overlap
+                           "overhead_ms": round(m["steady_ms"] - (r["llm_ms"] if w == 1 else 0.0), 3),
+                           "all_in_ms": round(1000 * r["wall_s"] / n, 3), "llm_requests": m["requests"],
+                           "failed_iterations": r["failed"],
+                           "windows_ms": [round(x["ms"], 3) for x in m["windows_ms"]], "cpu_ms": _cpu_ms(m, n)}
+                    results["openevolve"].append(row)
+                    print(json.dumps({"openevolve": row}), file=sys.stderr)
+    source = "OpenEvolve measured side by side (steady ms per iteration, minus its LLM client time with 1 worker)"
+    oe_rows = results["openevolve"]
+    if not oe_rows:
+        oe_rows = [{"iterations": n, "workers": 1, "overhead_ms": v} for n, v in OPENEVOLVE_DOCUMENTED.items()]
         source = "OpenEvolve 0.4.0 as documented for this machine kind, LLM client time included (not rerun)"
-    ratios = []
-    for r in results["synthloop"]:
-        ref_n = min(baseline, key=lambda k: abs(k - r["iterations"]))
-        ratios.append({"iterations": r["iterations"], "concurrency": r["concurrency"], "openevolve_iterations": ref_n,
-                       "openevolve_overhead_ms": baseline[ref_n], "synthloop_overhead_ms": r["overhead_ms"],
-                       # a short run's overhead can drown in the noise of its LLM time (<= 0): no ratio then
-                       "openevolve_over_synthloop": round(baseline[ref_n] / r["overhead_ms"], 2)
-                       if r["overhead_ms"] > 0 else None})
+    ratios = ratio_rows(results["synthloop"], oe_rows)
     results["ratios"] = {"baseline": source, "rows": ratios, "target": ">= 5x (synthloop at most 1/5 of OpenEvolve)"}
     text = json.dumps(results, indent=1)
     print(text)
