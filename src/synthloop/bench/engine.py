@@ -22,9 +22,9 @@ Every run, ours and OpenEvolve's, starts in a fresh interpreter.
 If OpenEvolve is installed (``openevolve-run`` on PATH, or ``--openevolve-bin``)
 it runs on the same fake server and the same trivial problem side by side, with
 1 and 4 workers (its ``parallel_evaluations``; our concurrency c is compared
-with c workers, else with its 1-worker default), and the ratios are printed; otherwise the ratios are against the figures measured
-for OpenEvolve 0.4.0 on this machine kind (shared/specs/openevolve_overhead.md),
-labelled as such.
+with c workers, else with its 1-worker default), and the ratios are printed;
+otherwise the ratios are against the figures measured for OpenEvolve 0.4.0 on
+this machine kind (shared/specs/openevolve_overhead.md), labelled as such.
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ def in_fresh_process(fn: Any, *args: Any) -> Any:
     The local executor forks its sandbox from the engine's process, so every candidate's fork, exit and
     copy-on-write faults cost in proportion to that process's memory. Runs one after another in this
     process would inherit what the earlier ones left on its heap (the sandbox CPU per candidate rose
-    from ~10 to ~14.5 ms over a benchmark's runs); OpenEvolve's runs get a fresh process too.
+    from 10.6 to 15.4 ms over one benchmark's runs); OpenEvolve's runs get a fresh process too.
     """
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
