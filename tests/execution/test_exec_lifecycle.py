@@ -188,42 +188,53 @@ def _ppid(pid: int) -> int:
         return -1
 
 
-def test_job_outcomes_go_to_a_memory_backed_tmpfs_only_when_it_is_one_with_room(tmp_path, monkeypatch):
-    from synthloop.execution import local
+def test_jobs_do_not_pass_through_the_zygote():
+    """The engine writes each job to a prepared candidate and reads the outcome from its supervisor directly."""
+    ex = LocalExecutor(EchoTask(), workers=2)
+    ex.start()
+    try:
+        async def go():
+            assert (await ex.run(art("return 1"), [case()], Limits(wall_s=5)))[0].ok  # channels are handed over
+            os.kill(ex.zygote_pid, signal.SIGSTOP)
+            try:
+                outs = await ex.run(art("return 40 + 2"), [case(i) for i in range(6)], Limits(wall_s=5))
+            finally:
+                os.kill(ex.zygote_pid, signal.SIGCONT)
+            assert [o.output for o in outs] == [42] * 6, outs
 
-    shm = tmp_path / "shm"
-    shm.mkdir()
-    mounts = tmp_path / "mounts"
-    mounts.write_text(f"/dev/vda / ext4 rw 0 0\ntmpfs {shm} tmpfs rw,nosuid,nodev 0 0\n")
-    assert local.job_dir_base(str(shm), str(mounts)) == str(shm)
-    mounts.write_text(f"/dev/vda / ext4 rw 0 0\n/dev/vdb {shm} ext4 rw 0 0\n")  # a disk: the temp directory
-    assert local.job_dir_base(str(shm), str(mounts)) is None
-    mounts.write_text(f"tmpfs {tmp_path / 'gone'} tmpfs rw 0 0\n")
-    assert local.job_dir_base(str(tmp_path / "gone"), str(mounts)) is None
-    mounts.write_text(f"tmpfs {shm} tmpfs rw 0 0\n")
-    monkeypatch.setattr(local, "SHM_MIN_FREE", 1 << 62)  # a tmpfs too small for the outcomes
-    assert local.job_dir_base(str(shm), str(mounts)) is None
+        asyncio.run(go())
+    finally:
+        ex.close()
 
 
-def test_job_root_is_removed_at_close_and_a_dead_engines_at_start():
-    import tempfile
-
-    from synthloop.execution.local import job_dir_base
-
-    base = Path(job_dir_base() or tempfile.gettempdir())
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    stale = base / f"synthloop-jobs-{int(gone.stdout)}-x1y2"  # its engine no longer exists
-    stale.mkdir()
-    (stale / "7.out").write_text("{}")
+def test_a_supervisor_killed_mid_job_fails_that_job_with_its_wait_status_and_is_replaced():
     ex = LocalExecutor(EchoTask(), workers=1)
     ex.start()
     try:
-        assert not stale.exists()
-        root = Path(ex._jobroot)
-        assert root.parent == base and root.is_dir()
-        (out,) = asyncio.run(ex.run(art("return 41 + 1"), [case()], Limits(wall_s=5)))
-        assert out.ok and out.output == 42
-        assert list(root.iterdir()) == []  # each outcome is deleted once read
+        async def go():
+            job = asyncio.ensure_future(ex.run(art("import time\ntime.sleep(30)"), [case()], Limits(wall_s=30)))
+            await asyncio.sleep(0.5)
+            [sup] = [p for p in descendants(ex.zygote_pid) if _ppid(p) == ex.zygote_pid]
+            t0 = time.perf_counter()
+            os.kill(sup, signal.SIGKILL)
+            [o] = await job
+            assert time.perf_counter() - t0 < 2.0
+            assert o.error_kind == "sandbox" and "supervisor died (wait status 9)" in o.error, o
+            [again] = await ex.run(art("return 7"), [case()], Limits(wall_s=5))
+            assert again.ok and again.output == 7, again
+
+        asyncio.run(go())
     finally:
         ex.close()
-    assert not root.exists()
+
+
+def test_executor_survives_a_second_event_loop():
+    """asyncio.run twice (as the CLI's phases do): channels move to the new loop, nothing is lost."""
+    ex = LocalExecutor(EchoTask(), workers=2)
+    ex.start()
+    try:
+        for want in (3, 4):
+            outs = asyncio.run(ex.run(art(f"return {want}"), [case(0), case(1), case(2)], Limits(wall_s=5)))
+            assert [o.output for o in outs] == [want] * 3, outs
+    finally:
+        ex.close()

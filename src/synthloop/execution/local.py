@@ -2,23 +2,29 @@
 
 Processes::
 
-    engine (asyncio) ──control pipe──▶ zygote ──fork──▶ supervisor ──fork──▶ candidate
-          ▲                                                  │
-          └──────────── notify pipe: "done <job>\\n" ◀────────┘
+    engine (asyncio) ◀─control socket─▶ zygote ──fork──▶ supervisor ──fork──▶ candidate
+      │  ▲                                               ▲  │                    ▲
+      │  └─ outcome ──────────── supervisor's channel ───┘  │                    │
+      ├─ job header ───────────────────────────────────────▶┘                    │
+      └─ job ─────────────────────────────────── the candidate's job pipe ───────┘
 
 * ``start()`` forks the **zygote** before the engine starts threads or creates
   API clients. The zygote inherits the built task (warm caches included) and
   every pre-imported module, scrubs its environment, and stays single-threaded.
-* The zygote forks ``workers`` long-lived **supervisors**; each always holds a
-  prepared, locked-down candidate process (see :mod:`synthloop.execution.sandbox`)
-  so forks, namespaces and privilege drop are off the critical path. The
-  zygote routes each job to a ready supervisor; a candidate serves one job.
-* The supervisor writes ``<jobroot>/<job>.out`` (JSON metadata + the raw JSON
-  result; the job root is on /dev/shm where that tmpfs has room, see
-  :func:`job_dir_base`) and a short notification; the engine parses JSON only — nothing a
-  candidate produced is ever unpickled.
+* The zygote forks ``workers`` long-lived **supervisors** and hands each one's
+  channel (a Unix socket) to the engine over the control socket (SCM_RIGHTS).
+  After that it only reaps and respawns them, and forks a one-shot supervisor
+  with network access when the engine asks for one: it is not on a job's path.
+* Each supervisor always holds a prepared, locked-down candidate process (see
+  :mod:`synthloop.execution.sandbox`), so forks, namespaces and privilege drop
+  are off the critical path, and hands the write end of that candidate's job
+  pipe to the engine. A job is one write into that pipe (the candidate wakes and
+  runs it) and a header to the supervisor (which starts the wall clock); the
+  outcome (JSON metadata + the raw JSON result) comes back on the supervisor's
+  channel. The engine parses JSON only: nothing a candidate produced is ever
+  unpickled. A candidate serves one job.
 * Lifetime: the zygote gets SIGTERM when the engine dies (PR_SET_PDEATHSIG) and
-  also exits on EOF of the control pipe; supervisors and candidates get SIGKILL
+  also exits on EOF of the control socket; supervisors and candidates get SIGKILL
   when their parent dies; a candidate is PID 1 of its PID namespace, so its
   death takes every process it spawned with it. Nothing outlives the engine.
 """
@@ -32,11 +38,10 @@ import itertools
 import os
 import resource
 import select
-import shutil
 import signal
+import socket
 import struct
 import sys
-import tempfile
 import time
 import warnings
 from typing import NoReturn
@@ -47,8 +52,26 @@ from synthloop.execution import isolation as iso
 from synthloop.execution import sandbox as sb
 from synthloop.execution.base import CaseOutcome, Executor, Limits
 
-_HEAD = struct.Struct("!IBQB")  # payload length, kind, job id, network flag
-_RUN, _KILL = 1, 2
+# zygote → engine on the control socket: kind, supervisor pid, network flag (_NEW) or wait status (_DIED)
+_CTL = struct.Struct("!cxxxIi")
+_NEW, _DIED = b"S", b"D"
+_NETWORK_REQUEST = b"N"  # engine → zygote: fork a one-shot supervisor with network access
+
+
+class _Supervisor:
+    """The engine's view of one supervisor: its channel, its prepared candidate, its job."""
+
+    __slots__ = ("pid", "sock", "network", "stream", "job_fd", "ready", "fut", "case_id")
+
+    def __init__(self, pid: int, fd: int, network: bool) -> None:
+        self.pid, self.network = pid, network
+        self.sock = socket.socket(fileno=fd)
+        self.sock.setblocking(False)
+        self.stream = sb.SupervisorStream()
+        self.job_fd = -1  # write end of the prepared candidate's job pipe (-1: none could be prepared)
+        self.ready = False
+        self.fut: asyncio.Future[CaseOutcome] | None = None
+        self.case_id = ""
 
 
 class LocalExecutor(Executor):
@@ -71,13 +94,17 @@ class LocalExecutor(Executor):
         self.backstop_s = sb.BACKSTOP_S
         self.plan: iso.Plan | None = None
         self.zygote_pid = 0
-        self._ctl_w = self._ntf_r = -1
-        self._jobroot = ""
+        self._ctl: socket.socket | None = None
+        self._ctl_buf = bytearray()
+        self._ctl_fds: collections.deque[int] = collections.deque()
+        self._sups: dict[int, _Supervisor] = {}  # pid -> supervisor whose channel we hold
+        self._dying: dict[int, _Supervisor] = {}  # channel closed mid-job: waiting for the zygote's wait status
+        self._idle: collections.deque[_Supervisor] = collections.deque()  # ready, no job
+        self._waiting: collections.deque[asyncio.Future[_Supervisor | None]] = collections.deque()
+        self._net_waiting: collections.deque[asyncio.Future[_Supervisor | None]] = collections.deque()
         self._ids = itertools.count(1)
-        self._pending: dict[int, tuple[asyncio.Future[CaseOutcome], str]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sem: asyncio.Semaphore | None = None
-        self._nbuf = b""
         self._dead = ""  # why the sandbox can no longer run jobs ("" while healthy)
 
     # ------------------------------------------------------------ lifecycle
@@ -90,44 +117,40 @@ class LocalExecutor(Executor):
                           "first parallel region. Start the executor before running parallel code here (the "
                           "synthloop CLI does).", RuntimeWarning, stacklevel=2)
         self.plan = iso.probe(self.isolation)
-        _remove_stale_jobroots()
-        self._jobroot = tempfile.mkdtemp(prefix=f"synthloop-jobs-{os.getpid()}-", dir=job_dir_base())
-        ctl_r, ctl_w = os.pipe()
-        ntf_r, ntf_w = os.pipe()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
         parent = os.getpid()
         pid = iso.fork()
         if pid == 0:
-            _zygote_main(self.task, self.plan, ctl_r, ntf_w, self._jobroot, parent, self.workers)
-        os.close(ctl_r)
-        os.close(ntf_w)
-        os.set_blocking(ntf_r, False)
-        self.zygote_pid, self._ctl_w, self._ntf_r, self._dead = pid, ctl_w, ntf_r, ""
+            os.close(ours.detach())
+            _zygote_main(self.task, self.plan, theirs.detach(), parent, self.workers)
+        theirs.close()
+        ours.setblocking(False)
+        self.zygote_pid, self._ctl, self._dead = pid, ours, ""
 
     def close(self) -> None:
         """Stop the zygote; every supervisor and candidate is killed and reaped before this returns."""
         if not self.zygote_pid:
             return
-        if self._loop is not None and not self._loop.is_closed():
-            self._loop.remove_reader(self._ntf_r)
-        os.close(self._ctl_w)  # EOF: the zygote terminates its supervisors, which kill their candidates
+        assert self._ctl is not None
+        live = self._loop is not None and not self._loop.is_closed()
+        if live:
+            assert self._loop is not None
+            self._loop.remove_reader(self._ctl.fileno())
+        self._fail_all("executor closed")
+        for sup in list(self._sups.values()):
+            self._drop(sup, "")  # EOF on its channel: an idle supervisor exits
+        self._ctl.close()  # EOF: the zygote terminates its supervisors, which kill their candidates
+        # the zygote reaps every supervisor (SIGKILL after a grace) before it exits
         if not _wait_pid(self.zygote_pid, 3.0):
             _killpg(self.zygote_pid)
             _wait_pid(self.zygote_pid, None)
-        # every supervisor holds the notify pipe's write end: EOF means they are all gone
-        deadline = time.monotonic() + 3.0
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([self._ntf_r], [], [], max(0.0, deadline - time.monotonic()))
-            try:
-                if ready and not os.read(self._ntf_r, 65536):
-                    break
-            except BlockingIOError:
-                pass
-        os.close(self._ntf_r)
         self._fail_all("executor closed")
-        shutil.rmtree(self._jobroot, ignore_errors=True)
-        self.zygote_pid, self._ctl_w, self._ntf_r = 0, -1, -1
+        while self._ctl_fds:
+            os.close(self._ctl_fds.popleft())
+        self._ctl_buf.clear()
+        self.zygote_pid, self._ctl = 0, None
         self._loop = self._sem = None
 
     # ------------------------------------------------------------ running
@@ -144,87 +167,200 @@ class LocalExecutor(Executor):
             if self._dead:
                 return sb.sandbox_failure(case.id, f"sandbox unavailable: {self._dead}")
             job_id = next(self._ids)
-            out_path = os.path.join(self._jobroot, f"{job_id}.out")
-            fut: asyncio.Future[CaseOutcome] = self._loop.create_future()
-            self._pending[job_id] = (fut, case.id)
+            backstop = limits.wall_s + self.backstop_s
+            sup: _Supervisor | None = None
+            acquire = asyncio.ensure_future(self._acquire(limits.network))
             try:
-                self._send(_RUN, job_id, limits.network,
-                           sb.encode_job(job_id, out_path, a_d, case.to_dict(), limits))
-                backstop = limits.wall_s + self.backstop_s
+                done, _ = await asyncio.wait({acquire}, timeout=backstop)
+                if not done:
+                    acquire.cancel()
+                    return sb.sandbox_failure(case.id, f"no prepared sandbox within {backstop:g} s")
+                sup = acquire.result()
+                if sup is None:
+                    return sb.sandbox_failure(case.id, f"sandbox unavailable: {self._dead}")
+                fut: asyncio.Future[CaseOutcome] = self._loop.create_future()
+                sup.fut, sup.case_id = fut, case.id
+                job_fd, sup.job_fd = sup.job_fd, -1
+                try:
+                    sb.start_job(job_fd, sup.sock.fileno(), job_id, a_d, case.to_dict(), limits)
+                except OSError as e:
+                    sup.fut = None
+                    self._drop(sup, "")
+                    return sb.sandbox_failure(case.id, f"sandbox supervisor unreachable: {e}")
                 done, _ = await asyncio.wait({fut}, timeout=backstop)
                 if not done:
-                    self._send_quiet(_KILL, job_id)
+                    _killpg(sup.pid)
+                    sup.fut = None
                     return sb.sandbox_failure(
                         case.id, f"no result from the sandbox {backstop:g} s after start "
                                  f"(wall limit {limits.wall_s:g} s); supervisor and candidate killed")
                 return fut.result()
             except asyncio.CancelledError:
-                self._send_quiet(_KILL, job_id)
+                if not acquire.done():
+                    acquire.cancel()  # it hands on a supervisor it gets meanwhile
+                elif sup is None and not acquire.cancelled() and acquire.result() is not None:
+                    self._offer(acquire.result())  # acquired as we were cancelled: unused
+                if sup is not None and sup.fut is not None:
+                    sup.fut = None
+                    _killpg(sup.pid)
                 raise
+
+    async def _acquire(self, network: bool) -> _Supervisor | None:
+        """A supervisor with a prepared candidate (None if the sandbox died meanwhile)."""
+        assert self._loop is not None and self._ctl is not None
+        if not network:
+            while self._idle:
+                sup = self._idle.popleft()
+                if sup.ready and sup.pid in self._sups:
+                    sup.ready = False
+                    return sup
+        else:
+            try:
+                self._ctl.send(_NETWORK_REQUEST)
             except OSError as e:
-                self._dead = self._dead or f"control pipe to the zygote failed: {e}"
-                return sb.sandbox_failure(case.id, f"sandbox unavailable: {self._dead}")
-            finally:
-                self._pending.pop(job_id, None)
-                try:
-                    os.unlink(out_path)
-                except FileNotFoundError:
-                    pass
-
-    def _send(self, kind: int, job_id: int, network: bool = False, payload: bytes = b"") -> None:
-        sb.write_all(self._ctl_w, _HEAD.pack(len(payload), kind, job_id, network) + payload)
-
-    def _send_quiet(self, kind: int, job_id: int) -> None:
+                self._dead = self._dead or f"control socket to the zygote failed: {e}"
+                return None
+        waiter: asyncio.Future[_Supervisor | None] = self._loop.create_future()
+        (self._net_waiting if network else self._waiting).append(waiter)
         try:
-            self._send(kind, job_id)
-        except OSError:
-            pass
+            return await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled() and waiter.result() is not None:
+                self._offer(waiter.result())  # handed to us as we were cancelled: pass it on
+            raise
+
+    def _offer(self, sup: _Supervisor) -> None:
+        """A supervisor announced a prepared candidate: give it to the first job waiting, else keep it."""
+        sup.ready = True
+        waiters = self._net_waiting if sup.network else self._waiting
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                sup.ready = False
+                waiter.set_result(sup)
+                return
+        if sup.network:
+            self._drop(sup, "")  # its job was given up: closing its channel ends it
+        else:
+            self._idle.append(sup)
 
     def _attach_loop(self) -> None:
-        """Register the notify pipe with the running loop (re-registers if the loop changed)."""
+        """Register the control socket and every supervisor channel with the running loop."""
         loop = asyncio.get_running_loop()
         if loop is self._loop:
             return
+        assert self._ctl is not None
         if self._loop is not None and not self._loop.is_closed():
-            self._loop.remove_reader(self._ntf_r)
+            self._loop.remove_reader(self._ctl.fileno())
+            for sup in self._sups.values():
+                self._loop.remove_reader(sup.sock.fileno())
+        self._waiting.clear()
+        self._net_waiting.clear()
         self._loop, self._sem = loop, asyncio.Semaphore(self.workers)
-        loop.add_reader(self._ntf_r, self._on_notify)
+        loop.add_reader(self._ctl.fileno(), self._on_ctl)
+        for sup in self._sups.values():
+            loop.add_reader(sup.sock.fileno(), self._on_channel, sup)
 
-    def _on_notify(self) -> None:
+    def _on_ctl(self) -> None:
+        assert self._ctl is not None
         try:
-            data = os.read(self._ntf_r, 65536)
-        except BlockingIOError:
+            data, fds = sb.recv_with_fds(self._ctl, 4096, 16)
+        except (BlockingIOError, InterruptedError):
             return
-        if not data:  # zygote and every supervisor are gone
-            assert self._loop is not None
-            self._loop.remove_reader(self._ntf_r)
+        except OSError:
+            data, fds = b"", []
+        if not data:  # the zygote is gone, and with it every supervisor
+            for fd in fds:
+                os.close(fd)
+            if self._loop is not None:
+                self._loop.remove_reader(self._ctl.fileno())
             self._dead = self._dead or "the sandbox zygote exited unexpectedly"
             self._fail_all(self._dead)
             return
-        *lines, self._nbuf = (self._nbuf + data).split(b"\n")
-        for line in lines:
-            kind, _, rest = line.decode().partition(" ")
-            job_id, _, status = rest.partition(" ")
-            entry = self._pending.get(int(job_id)) if job_id.isdigit() else None
-            if entry is None or entry[0].done():
-                continue
-            fut, case_id = entry
-            if kind == "done":
-                fut.set_result(self._read_outcome(int(job_id), case_id))
-            else:
-                fut.set_result(sb.sandbox_failure(case_id, f"sandbox supervisor died (wait status {status})"))
+        self._ctl_buf += data
+        self._ctl_fds.extend(fds)
+        while len(self._ctl_buf) >= _CTL.size:
+            kind, pid, value = _CTL.unpack_from(self._ctl_buf)
+            del self._ctl_buf[:_CTL.size]
+            if kind == _NEW and self._ctl_fds:
+                sup = _Supervisor(pid, self._ctl_fds.popleft(), bool(value))
+                self._sups[pid] = sup
+                if self._loop is not None:
+                    self._loop.add_reader(sup.sock.fileno(), self._on_channel, sup)
+            elif kind == _DIED:
+                sup = self._sups.get(pid) or self._dying.pop(pid, None)
+                if sup is not None:
+                    self._drop(sup, f"sandbox supervisor died (wait status {value})")
 
-    def _read_outcome(self, job_id: int, case_id: str) -> CaseOutcome:
+    def _on_channel(self, sup: _Supervisor) -> None:
         try:
-            with open(os.path.join(self._jobroot, f"{job_id}.out"), "rb") as f:
-                return sb.decode_outcome(f.read())
-        except (OSError, ValueError, TypeError) as e:
+            events = sb.recv_from_supervisor(sup.sock, sup.stream)
+        except (BlockingIOError, InterruptedError):
+            return
+        except (OSError, ValueError):
+            events = None
+        if events is None:  # the supervisor exited (one-shot, or it died)
+            if sup.fut is not None and not sup.fut.done():
+                self._detach(sup)
+                self._dying[sup.pid] = sup  # the zygote will say how it ended
+            else:
+                self._drop(sup, "")
+            return
+        for kind, value in events:
+            if kind == "outcome":
+                fut, sup.fut = sup.fut, None
+                if fut is not None and not fut.done() and not fut.get_loop().is_closed():
+                    fut.set_result(self._decode(value, sup.case_id))
+            elif sup.pid in self._sups:
+                sup.job_fd = value
+                self._offer(sup)
+            elif value >= 0:
+                os.close(value)
+
+    @staticmethod
+    def _decode(raw: bytes, case_id: str) -> CaseOutcome:
+        try:
+            return sb.decode_outcome(raw)
+        except (ValueError, TypeError) as e:
             return sb.sandbox_failure(case_id, f"unreadable sandbox outcome: {type(e).__name__}: {e}")
 
+    def _detach(self, sup: _Supervisor) -> None:
+        """Forget a supervisor's channel (closing it, and the job pipe of its prepared candidate)."""
+        if self._sups.get(sup.pid) is sup:
+            del self._sups[sup.pid]
+        try:
+            self._idle.remove(sup)
+        except ValueError:
+            pass
+        if sup.sock.fileno() >= 0:
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.remove_reader(sup.sock.fileno())
+            sup.sock.close()
+        if sup.job_fd >= 0:
+            os.close(sup.job_fd)
+            sup.job_fd = -1
+        sup.stream.close()
+        sup.ready = False
+
+    def _drop(self, sup: _Supervisor, why: str) -> None:
+        """Forget a supervisor; a job still waiting on it fails with ``why``."""
+        self._detach(sup)
+        self._dying.pop(sup.pid, None)
+        fut, sup.fut = sup.fut, None
+        if fut is not None and not fut.done() and not fut.get_loop().is_closed():
+            fut.set_result(sb.sandbox_failure(sup.case_id, why or "sandbox supervisor exited"))
+
     def _fail_all(self, why: str) -> None:
-        for fut, case_id in list(self._pending.values()):
-            if not fut.done() and not fut.get_loop().is_closed():
-                fut.set_result(sb.sandbox_failure(case_id, f"sandbox unavailable: {why}"))
+        for sup in [*self._sups.values(), *self._dying.values()]:
+            fut, sup.fut = sup.fut, None
+            if fut is not None and not fut.done() and not fut.get_loop().is_closed():
+                fut.set_result(sb.sandbox_failure(sup.case_id, f"sandbox unavailable: {why}"))
+        self._dying.clear()
+        for waiter in [*self._waiting, *self._net_waiting]:
+            if not waiter.done() and not waiter.get_loop().is_closed():
+                waiter.set_result(None)
+        self._waiting.clear()
+        self._net_waiting.clear()
 
 
 def fork_unsafe_thread_pools() -> str:
@@ -243,43 +379,6 @@ def fork_unsafe_thread_pools() -> str:
     except (ImportError, ValueError):
         return ""
     return f"numba's {layer} thread pool" if layer in ("omp", "tbb") else ""
-
-
-SHM = "/dev/shm"
-SHM_MIN_FREE = 512 * iso.MIB
-
-
-def job_dir_base(shm: str = SHM, mounts: str = "/proc/self/mounts") -> str | None:
-    """Where the job outcome files go: a memory-backed tmpfs with room, else None (the temp directory).
-
-    Every case writes one outcome file and the engine deletes it once read. On a disk file system that
-    churn is not free: ext4 skips inodes deleted in the last minutes when it allocates new ones, so after
-    a few thousand cases every file creation nearby (the run's artifacts too) cost ~0.7 ms instead of
-    ~0.04 ms on the dev VM (``recently_deleted`` in the kernel profile). A tmpfs has no such cost.
-    """
-    try:
-        with open(mounts) as f:
-            tmpfs = any(ln.split()[1:3] == [shm, "tmpfs"] for ln in f if len(ln.split()) > 2)
-        st = os.statvfs(shm)
-    except OSError:
-        return None
-    if not tmpfs or st.f_bavail * st.f_frsize < SHM_MIN_FREE or not os.access(shm, os.W_OK | os.X_OK):
-        return None
-    return shm
-
-
-def _remove_stale_jobroots() -> None:
-    """Job directories of engines that died without cleaning up (their pid is in the name)."""
-    for base in dict.fromkeys([tempfile.gettempdir(), SHM]):
-        try:
-            names = os.listdir(base)
-        except OSError:
-            continue
-        for name in names:
-            parts = name.split("-")
-            if name.startswith("synthloop-jobs-") and len(parts) == 4 and parts[2].isdigit():
-                if not os.path.exists(f"/proc/{parts[2]}"):
-                    shutil.rmtree(os.path.join(base, name), ignore_errors=True)
 
 
 def _killpg(pid: int) -> None:
@@ -305,8 +404,7 @@ def _wait_pid(pid: int, timeout: float | None) -> bool:
 
 
 # ---------------------------------------------------------------- zygote
-def _zygote_main(task: Task, plan: iso.Plan, ctl_r: int, ntf_w: int, jobroot: str, parent: int,
-                 slots: int) -> NoReturn:
+def _zygote_main(task: Task, plan: iso.Plan, ctl: int, parent: int, slots: int) -> NoReturn:
     """Body of the zygote process. Never returns; exits when the engine goes away."""
     zygote = None
     try:
@@ -321,13 +419,13 @@ def _zygote_main(task: Task, plan: iso.Plan, ctl_r: int, ntf_w: int, jobroot: st
             signal.set_wakeup_fd(-1)
         except ValueError:
             pass
-        keep = sorted({0, 1, 2, ctl_r, ntf_w})
+        keep = sorted({0, 1, 2, ctl})
         for lo, hi in zip(keep, [*keep[1:], resource.getrlimit(resource.RLIMIT_NOFILE)[0]], strict=True):
             os.closerange(lo + 1, hi)
         os.environ.clear()
         iso.scrub_environment_block()
         gc.freeze()  # inherited objects are never collected: fewer copy-on-write faults after fork
-        zygote = _Zygote(task, plan, ctl_r, ntf_w, slots)
+        zygote = _Zygote(task, plan, ctl, slots)
         zygote.loop()
     except (sb.Terminated, KeyboardInterrupt):
         pass
@@ -335,90 +433,49 @@ def _zygote_main(task: Task, plan: iso.Plan, ctl_r: int, ntf_w: int, jobroot: st
         try:
             if zygote is not None:
                 zygote.shutdown()
-            shutil.rmtree(jobroot, ignore_errors=True)
         finally:
             os._exit(0)
 
 
 class _Zygote:
-    """Keeps ``workers`` reusable supervisors, routes each job to a ready one, reaps and respawns.
+    """Keeps ``slots`` reusable supervisors alive and hands each one's channel to the engine.
 
-    A supervisor says ``R`` on its channel when its next candidate is prepared;
-    jobs wait in a queue only if none is ready. ``network=True`` jobs get a
-    one-shot supervisor outside the slots' empty network namespaces.
+    It is not on a job's path: the engine talks to the supervisors directly. On
+    request it forks a one-shot supervisor outside the slots' empty network
+    namespaces (``network=True`` jobs); it reaps every supervisor, tells the engine
+    how each ended, and respawns the slots' ones.
     """
 
-    def __init__(self, task: Task, plan: iso.Plan, ctl_r: int, ntf_w: int, slots: int) -> None:
-        self.task, self.plan, self.ctl_r, self.ntf_w, self.target = task, plan, ctl_r, ntf_w, max(1, slots)
-        self.chans: dict[int, int] = {}  # supervisor pid -> channel fd
-        self.ready: list[int] = []  # supervisor pids with a prepared candidate
-        self.running: dict[int, int] = {}  # supervisor pid -> job id
-        self.by_job: dict[int, int] = {}  # job id -> supervisor pid
-        self.queue: collections.deque[tuple[int, bytes]] = collections.deque()
+    def __init__(self, task: Task, plan: iso.Plan, ctl: int, slots: int) -> None:
+        self.task, self.plan, self.target = task, plan, max(1, slots)
+        self.ctl = socket.socket(fileno=ctl)
+        self.kids: dict[int, tuple[bool, int]] = {}  # supervisor pid -> (one-shot with network?, pidfd or -1)
 
-    def spawn(self) -> None:
-        pid, chan = sb.spawn_supervisor(self.task, self.plan, self.ntf_w, reuse=True)
-        self.chans[pid] = chan
+    def spawn(self, network: bool) -> None:
+        pid, chan = sb.spawn_supervisor(self.task, self.plan, network=network, reuse=not network)
+        try:
+            pidfd = os.pidfd_open(pid)  # wakes the loop when it exits
+        except (OSError, AttributeError):
+            pidfd = -1
+        self.kids[pid] = (network, pidfd)
+        try:
+            socket.send_fds(self.ctl, [_CTL.pack(_NEW, pid, int(network))], [chan])
+        finally:
+            os.close(chan)
 
     def loop(self) -> None:
-        buf = b""
         for _ in range(self.target):
-            self.spawn()
+            self.spawn(False)
         while True:
-            fds = [self.ctl_r, *(c for c in self.chans.values() if c >= 0)]
-            readable, _, _ = select.select(fds, [], [], 0.2)
-            for fd in readable:
-                if fd != self.ctl_r:
-                    self.on_channel(fd)
-            if self.ctl_r in readable:
-                data = os.read(self.ctl_r, 1 << 20)
+            pidfds = [fd for _, fd in self.kids.values() if fd >= 0]
+            readable, _, _ = select.select([self.ctl, *pidfds], [], [], 0.2)
+            if self.ctl in readable:
+                data = self.ctl.recv(4096)
                 if not data:
                     return
-                buf += data
-                while len(buf) >= _HEAD.size:
-                    size, kind, job_id, network = _HEAD.unpack_from(buf)
-                    if len(buf) < _HEAD.size + size:
-                        break
-                    payload, buf = buf[_HEAD.size:_HEAD.size + size], buf[_HEAD.size + size:]
-                    if kind == _RUN and network:
-                        pid, job_w = sb.spawn_supervisor(self.task, self.plan, self.ntf_w, network=True)
-                        self.send(pid, job_w, job_id, payload)
-                        os.close(job_w)
-                    elif kind == _RUN:
-                        self.queue.append((job_id, payload))
-                    elif kind == _KILL and job_id in self.by_job:
-                        _killpg(self.by_job[job_id])
-                    elif kind == _KILL:  # still queued: drop it
-                        self.queue = collections.deque(j for j in self.queue if j[0] != job_id)
-            while self.queue and self.ready:
-                pid = self.ready.pop()
-                self.send(pid, self.chans[pid], *self.queue.popleft())
+                for _ in range(data.count(_NETWORK_REQUEST)):
+                    self.spawn(True)
             self.reap()
-
-    def on_channel(self, fd: int) -> None:
-        pid = next(p for p, c in self.chans.items() if c == fd)
-        try:
-            data = os.read(fd, 64)
-        except OSError:
-            data = b""
-        if not data:  # supervisor exiting; reap() respawns it
-            os.close(self.chans.pop(pid))
-            self.chans[pid] = -1
-            if pid in self.ready:
-                self.ready.remove(pid)
-            return
-        self.running.pop(pid, None)
-        self.ready.extend([pid] * data.count(b"R"))
-
-    def send(self, pid: int, chan: int, job_id: int, payload: bytes) -> None:
-        try:
-            sb.write_frame(chan, payload)
-        except OSError:
-            sb.write_all(self.ntf_w, f"dead {job_id} -1\n".encode())
-            return
-        self.running[pid] = job_id
-        self.by_job = {j: p for j, p in self.by_job.items() if p != pid}
-        self.by_job[job_id] = pid
 
     def reap(self) -> None:
         while True:
@@ -428,32 +485,22 @@ class _Zygote:
                 return
             if not pid:
                 return
-            job_id = self.running.pop(pid, None)
-            if job_id is not None:
-                self.by_job.pop(job_id, None)
-                if status != 0:
-                    sb.write_all(self.ntf_w, f"dead {job_id} {status}\n".encode())
-            if pid in self.ready:
-                self.ready.remove(pid)
-            if pid in self.chans:
-                chan = self.chans.pop(pid)
-                if chan >= 0:
-                    os.close(chan)
-                self.spawn()  # keep the slot count
+            network, pidfd = self.kids.pop(pid, (True, -1))
+            if pidfd >= 0:
+                os.close(pidfd)
+            self.ctl.sendall(_CTL.pack(_DIED, pid, status))
+            if not network:
+                self.spawn(False)  # keep the slot count
 
     def shutdown(self) -> None:
-        """Idle supervisors get EOF, busy ones SIGTERM (they kill and reap their candidate)."""
-        for chan in self.chans.values():
-            if chan >= 0:
-                os.close(chan)
-        pids = set(self.chans) | set(self.running)
-        for pid in self.running:
+        """Every supervisor gets SIGTERM (it kills and reaps its candidate), then SIGKILL after 1 s."""
+        for pid in self.kids:
             try:
                 os.kill(pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
         deadline = time.monotonic() + 1.0
-        for pid in pids:
+        for pid in list(self.kids):
             if not _wait_pid(pid, max(0.0, deadline - time.monotonic())):
                 _killpg(pid)
                 _wait_pid(pid, None)

@@ -2,9 +2,9 @@
 
 Process layout (shared by the local and the Ray executor)::
 
-    caller (zygote or Ray worker)
+    caller (engine, via its zygote; or a Ray worker)
       └─ supervisor   trusted; own process group; enforces the wall clock, collects
-         │            the result, writes one outcome file, notifies the caller;
+         │            the result, sends the outcome to the caller;
          │            root: owns the slot's net + mount namespace (built once)
          └─ candidate setsid; PID 1 of a new PID namespace; the slot's net + mount
                       namespace (fresh scratch tmpfs each time); unprivileged uid;
@@ -26,10 +26,20 @@ dispositions, stdio objects) and only the scratch tmpfs mounts are renewed per
 candidate; (3) it prepares the next candidate *before* its job is known: the
 fork (:func:`~synthloop.execution.isolation.fork_bare`, without Python's
 at-fork hooks), joining the namespaces and the privilege drop happen off the
-critical path; the job (trusted data from the engine) then travels down a pipe
-and only the per-job rlimits are applied before ``task.run``, whose process
-ends with ``os._exit`` (no interpreter teardown). Each candidate serves one job
-and is destroyed, so every candidate still gets a fresh process.
+critical path; (4) the caller writes the job straight into the prepared
+candidate's pipe (the supervisor hands the pipe's write end over with its
+ready notice), so a job wakes one process, not a chain of them; only the
+per-job rlimits are applied before ``task.run``, whose process ends with
+``os._exit`` (no interpreter teardown). Each candidate serves one job and is
+destroyed, so every candidate still gets a fresh process.
+
+Protocol on a supervisor's channel (a Unix stream socket to its caller)::
+
+    supervisor → caller   b"R" + the candidate's job pipe (SCM_RIGHTS): a candidate is ready
+                          b"r": none could be prepared (the job will get a setup failure)
+                          b"O" + 8-byte length + outcome (JSON metadata line + raw result)
+    caller → supervisor   frame(pickle((job_id, case_id, limits))): start the wall clock
+    caller → candidate    frame(pickle((job_id, artifact, case, limits))) on the job pipe
 
 What each level of isolation provides (and where network denial is not
 possible) is documented in :mod:`synthloop.execution.isolation`.
@@ -40,6 +50,8 @@ back as JSON bytes only, size-limited, and the engine never unpickles them.
 
 from __future__ import annotations
 
+import array
+import collections
 import fcntl
 import json
 import math
@@ -80,6 +92,7 @@ from synthloop.execution.isolation import (
     kill_tree,
     libc,
     lock_down,
+    open_proc_files,
     prctl,
     prepare_slot_process,
     probe,
@@ -91,9 +104,9 @@ from synthloop.execution.isolation import (
     write_id_maps,
 )
 
-__all__ = ["BACKSTOP_S", "Plan", "Terminated", "decode_outcome", "encode_job", "probe", "raise_terminated",
-           "read_frame", "run_case_raw", "run_case_sandboxed", "sandbox_failure", "spawn_supervisor", "write_all",
-           "write_frame"]
+__all__ = ["BACKSTOP_S", "Plan", "SupervisorStream", "Terminated", "decode_outcome", "encode_header", "encode_job",
+           "probe", "raise_terminated", "read_frame", "recv_from_supervisor", "recv_with_fds", "run_case_raw",
+           "run_case_sandboxed", "sandbox_failure", "spawn_supervisor", "start_job", "write_all", "write_frame"]
 
 WORKDIR = "/tmp/work"  # the candidate's working directory where it has a private /tmp
 BACKSTOP_S = 5.0  # caller-side grace beyond the wall limit before it kills a silent supervisor
@@ -135,10 +148,65 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def encode_job(job_id: int, out_path: str, artifact_d: dict[str, Any], case_d: dict[str, Any],
-               limits: Limits) -> bytes:
-    """A job as sent engine → zygote → supervisor → candidate (trusted data, so pickle is fine)."""
-    return pickle.dumps((job_id, out_path, artifact_d, case_d, limits), protocol=pickle.HIGHEST_PROTOCOL)
+def encode_job(job_id: int, artifact_d: dict[str, Any], case_d: dict[str, Any], limits: Limits) -> bytes:
+    """A job as the caller writes it into a prepared candidate's pipe (trusted data, so pickle is fine)."""
+    return pickle.dumps((job_id, artifact_d, case_d, limits), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def encode_header(job_id: int, case_id: str, limits: Limits) -> bytes:
+    """What the supervisor of that candidate gets at the same time: which job, and its limits."""
+    return pickle.dumps((job_id, case_id, limits), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+# supervisor → caller messages (first byte)
+_MSG_READY, _MSG_NO_CANDIDATE, _MSG_OUTCOME = b"R", b"r", b"O"
+_OUTCOME_HEAD = struct.Struct("!cQ")
+
+
+class SupervisorStream:
+    """Parses what a supervisor sends its caller, in order: ready notices and outcomes.
+
+    ``feed(data, fds)`` takes what one ``recvmsg`` returned (a ready notice's pipe arrives as
+    SCM_RIGHTS with its byte) and returns the complete messages: ``("ready", fd)`` with the
+    prepared candidate's job pipe (``-1``: no candidate could be prepared) and
+    ``("outcome", bytes)``. The supervisor is trusted; anything else is a protocol error.
+    """
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.fds: collections.deque[int] = collections.deque()
+
+    def feed(self, data: bytes, fds: list[int]) -> list[tuple[str, Any]]:
+        self.buf += data
+        self.fds.extend(fds)
+        events: list[tuple[str, Any]] = []
+        while self.buf:
+            tag = bytes(self.buf[:1])
+            if tag == _MSG_READY:
+                events.append(("ready", self.fds.popleft() if self.fds else -1))
+                del self.buf[:1]
+            elif tag == _MSG_NO_CANDIDATE:
+                events.append(("ready", -1))
+                del self.buf[:1]
+            elif tag == _MSG_OUTCOME:
+                if len(self.buf) < _OUTCOME_HEAD.size:
+                    break
+                end = _OUTCOME_HEAD.size + _OUTCOME_HEAD.unpack_from(self.buf)[1]
+                if len(self.buf) < end:
+                    break
+                events.append(("outcome", bytes(self.buf[_OUTCOME_HEAD.size:end])))
+                del self.buf[:end]
+            else:
+                raise ValueError(f"malformed message from a sandbox supervisor (tag {tag!r})")
+        return events
+
+    def close(self) -> None:
+        """Close pipes received but not handed out."""
+        while self.fds:
+            try:
+                os.close(self.fds.popleft())
+            except OSError:
+                pass
 
 
 # ---------------------------------------------------------------- candidate
@@ -155,7 +223,7 @@ def _rehearse(job: bytes) -> None:
     runs (the rehearsal job was pickled by the supervisor), so that little
     extra memory is touched: ~15 faults more per candidate, ~0.3 ms less latency.
     """
-    _, _, a_d, c_d, limits = pickle.loads(job)
+    _, a_d, c_d, limits = pickle.loads(job)
     Artifact.from_dict(a_d), Case.from_dict(c_d)
     json.dumps([1, 2.5, "x", None, True, {"a": limits.wall_s}])
 
@@ -191,7 +259,7 @@ def _candidate_main(task: Task, slot: Slot, workdir: str, fds: tuple[int, ...], 
         if job is None:
             os._exit(0)  # pair discarded before use
         os.close(4)
-        _, _, artifact_d, case_d, limits = pickle.loads(job)
+        _, artifact_d, case_d, limits = pickle.loads(job)
         apply_limits(limits, nproc_base, base_as)
         write_all(3, _READY)
     except BaseException as e:  # noqa: BLE001 - any setup failure is a sandbox failure
@@ -285,7 +353,7 @@ class Slot:
             self.devnull = os.open("/dev/null", os.O_RDONLY)
             self.stdio = prepare_slot_process(plan, WORKDIR)
         self.own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY) if plan.mode == "root" else -1
-        self.rehearsal_job = encode_job(0, "", Artifact("").to_dict(), Case("", "feedback").to_dict(), Limits())
+        self.rehearsal_job = encode_job(0, Artifact("").to_dict(), Case("", "feedback").to_dict(), Limits())
         self.iso: dict[str, Any] = {
             "mode": plan.mode, "netns": bool(net), "ipcns": bool(ipc), "pidns": plan.pidns, "mountns": plan.mountns,
             "rootfs_readonly": plan.rootfs_ro and plan.mountns,
@@ -331,6 +399,7 @@ class Pair:
             self.pidfd = os.pidfd_open(self.pid)
         except (OSError, AttributeError):
             self.pidfd = -1
+        self.proc = open_proc_files(self.pid)  # read when the result arrives, before the candidate is reaped
 
     def rehearse(self) -> None:
         """Walk the supervisor's per-job code path once before the job arrives.
@@ -341,20 +410,20 @@ class Pair:
         and keeps them off the engine's critical path (~0.4 ms less latency).
         """
         meta: dict[str, Any] = {"stdout": _read_stream(self.out_fd, 10), "isolation": self.iso}
-        proc_usage(self.pid)
+        proc_usage(self.pid, self.proc)
         encode_outcome(meta, _classify(meta, _READY + b"R1", 0, False, False, 0.0, Limits()))
-        pickle.loads(encode_job(0, "", {}, {}, Limits()))
+        pickle.loads(encode_header(0, "", Limits()))
 
-    def run(self, job: bytes) -> tuple[int, str, dict[str, Any], bytes]:
-        """Hand the job to the waiting candidate and supervise it; (job_id, out_path, meta, result)."""
-        job_id, out_path, _, case_d, limits = pickle.loads(job)
+    def hand_over(self) -> int:
+        """The write end of the candidate's job pipe, for the caller; this process keeps no copy."""
+        fd, self.job_w = self.job_w, -1
+        return fd
+
+    def supervise(self, case_id: str, limits: Limits) -> tuple[dict[str, Any], bytes]:
+        """Supervise the candidate, whose job the caller has written to its pipe; (meta, result)."""
         t0 = time.perf_counter()
-        try:
-            write_frame(self.job_w, job)
-        except OSError:
-            pass  # candidate already gone (setup failed): classified below
-        os.close(self.job_w)
-        self.job_w = -1
+        if self.job_w >= 0:  # not handed over: nobody will write a job, the candidate sees EOF
+            os.close(self.hand_over())
         cap = limits.result_mb * MIB + 2 * MIB  # + room for a traceback
         buf = bytearray()
         timed_out = too_big = finished = False
@@ -381,7 +450,7 @@ class Pair:
                             cpu, rss = ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024
                             self.pid = 0
                         else:
-                            cpu, rss = proc_usage(self.pid)
+                            cpu, rss = proc_usage(self.pid, self.proc)
                         break
                 if self.pidfd in ready or self.pidfd < 0:
                     done, status, ru = os.wait4(self.pid, 0 if self.pidfd >= 0 else os.WNOHANG)
@@ -402,13 +471,13 @@ class Pair:
             _drain(self.res_r, buf, cap)
             too_big = len(buf) > cap
         meta: dict[str, Any] = {
-            "case_id": str(case_d.get("id")), "ok": False, "error_kind": None, "error": "",
+            "case_id": case_id, "ok": False, "error_kind": None, "error": "",
             "stdout": _read_stream(self.out_fd, limits.output_chars),
             "stderr": _read_stream(self.err_fd, limits.output_chars),
             "wall_s": round(wall, 6), "cpu_s": round(cpu, 6), "max_rss_mb": round(rss, 3), "isolation": self.iso,
         }
         result = _classify(meta, bytes(buf), status, timed_out, too_big, cpu, limits)
-        return job_id, out_path, meta, result
+        return meta, result
 
     def destroy(self) -> None:
         """Kill the candidate tree and reap it (the PID namespace dies with its PID 1); free fds."""
@@ -423,12 +492,13 @@ class Pair:
             reap_orphans()
         if not self.plan.mountns:
             shutil.rmtree(self.workdir, ignore_errors=True)
-        for fd in (self.out_fd, self.err_fd, self.res_r, self.job_w, self.pidfd):
+        for fd in (self.out_fd, self.err_fd, self.res_r, self.job_w, self.pidfd, *self.proc):
             try:
                 os.close(fd)
             except OSError:
                 pass
         self.out_fd = self.err_fd = self.res_r = self.job_w = self.pidfd = -1
+        self.proc = (-1, -1, -1)
 
 
 def _drain(fd: int, buf: bytearray, cap: int) -> bool:
@@ -539,15 +609,13 @@ def jit_cache_saves_best_effort() -> None:
     caching.Cache.save_overload = save_overload
 
 
-def _supervisor_main(task: Task, plan: Plan, network: bool, chan: int, notify_fd: int, parent: int,
-                     reuse: bool) -> NoReturn:
-    """Body of a supervisor: prepare a candidate, say ``R`` on ``chan``, take a job, run it, repeat.
+def _supervisor_main(task: Task, plan: Plan, network: bool, chan: int, parent: int, reuse: bool) -> NoReturn:
+    """Body of a supervisor: prepare a candidate, hand its job pipe to the caller, supervise its job, repeat.
 
-    ``chan`` is a stream socket to the zygote (or a pipe's read end for one-shot
-    use): frames of :func:`encode_job` come in, one ``R`` byte per prepared
-    candidate goes out. The outcome goes to the file named in the job, then
-    ``done <job_id>`` to ``notify_fd``; the used candidate is torn down *after*
-    that, off the engine's critical path.
+    ``chan`` is a stream socket to the caller (see the protocol in the module docstring): per
+    candidate, a ready notice with the job pipe goes out, a job header comes in, the outcome goes
+    out. The used candidate is torn down *after* that, off the caller's critical path. One job
+    only unless ``reuse`` (and the isolation mode allows reuse).
     """
     code = 1
     pair: Pair | None = None
@@ -560,9 +628,10 @@ def _supervisor_main(task: Task, plan: Plan, network: bool, chan: int, notify_fd
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, raise_terminated)
         jit_cache_saves_best_effort()
-        keep = sorted({0, 1, 2, chan, notify_fd})  # drop the zygote's channels to other supervisors
+        keep = sorted({0, 1, 2, chan})  # drop the caller's channels to other supervisors
         for lo, hi in zip(keep, [*keep[1:], resource.getrlimit(resource.RLIMIT_NOFILE)[0]], strict=True):
             os.closerange(lo + 1, hi)
+        sock = socket.socket(fileno=chan)
         setup_error = ""
         try:
             slot = Slot(plan, network)
@@ -575,21 +644,26 @@ def _supervisor_main(task: Task, plan: Plan, network: bool, chan: int, notify_fd
                     pair.rehearse()
                 except OSError as e:
                     setup_error, reuse = f"sandbox setup failed: {e}", False
-            if reuse:
-                write_all(chan, b"R")
-            job = read_frame(chan)
-            if job is None:
-                raise Terminated()
-            if pair is None:
-                job_id, out_path, _, case_d, _ = pickle.loads(job)
-                data = encode_outcome(sandbox_failure(str(case_d.get("id")), setup_error).to_dict(), b"")
+                    if pair is not None:
+                        pair.destroy()
+                        pair = None
+            if pair is not None:
+                job_w = pair.hand_over()
+                try:
+                    socket.send_fds(sock, [_MSG_READY], [job_w])
+                finally:
+                    os.close(job_w)
             else:
-                job_id, out_path, meta, result = pair.run(job)
-                data = encode_outcome(meta, result)
-            fd = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-            write_all(fd, data)
-            os.close(fd)
-            write_all(notify_fd, f"done {job_id}\n".encode())  # < PIPE_BUF: atomic on a shared pipe
+                write_all(chan, _MSG_NO_CANDIDATE)
+            header = read_frame(chan)
+            if header is None:
+                raise Terminated()
+            _, case_id, limits = pickle.loads(header)
+            if pair is None:
+                data = encode_outcome(sandbox_failure(case_id, setup_error).to_dict(), b"")
+            else:
+                data = encode_outcome(*pair.supervise(case_id, limits))
+            write_all(chan, _OUTCOME_HEAD.pack(_MSG_OUTCOME, len(data)) + data)
             if pair is not None:
                 pair.destroy()
                 pair = None
@@ -606,27 +680,59 @@ def _supervisor_main(task: Task, plan: Plan, network: bool, chan: int, notify_fd
             os._exit(code)
 
 
-def spawn_supervisor(task: Task, plan: Plan, notify_fd: int, network: bool = False,
-                     reuse: bool = False) -> tuple[int, int]:
-    """Fork a supervisor; returns (pid == its process group, its end of the job channel).
+def spawn_supervisor(task: Task, plan: Plan, network: bool = False, reuse: bool = False) -> tuple[int, int]:
+    """Fork a supervisor; returns its pid (also its process group) and our end of its channel (a Unix socket).
 
-    ``reuse=False``: one job, over a pipe (write one frame, close). ``reuse=True``:
-    a stream socket; read ``R`` (a candidate is ready), then write a job frame.
+    See the protocol in the module docstring. ``reuse=False``: one job, then it exits.
     """
-    if reuse:
-        theirs, ours = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        chan, mine = theirs.detach(), ours.detach()
-    else:
-        chan, mine = os.pipe()
+    theirs, ours = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    chan, mine = theirs.detach(), ours.detach()
     parent = os.getpid()
     pid = fork()
     if pid == 0:
         try:
             os.close(mine)
         finally:
-            _supervisor_main(task, plan, network, chan, notify_fd, parent, reuse)
+            _supervisor_main(task, plan, network, chan, parent, reuse)
     os.close(chan)
     return pid, mine
+
+
+def recv_with_fds(sock: socket.socket, size: int, max_fds: int) -> tuple[bytes, list[int]]:
+    """``recvmsg`` with any file descriptors passed along (SCM_RIGHTS), received close-on-exec."""
+    fds = array.array("i")
+    data, ancillary, _, _ = sock.recvmsg(size, socket.CMSG_SPACE(max_fds * fds.itemsize), socket.MSG_CMSG_CLOEXEC)
+    for level, kind, blob in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(blob[:len(blob) - len(blob) % fds.itemsize])
+    return data, list(fds)
+
+
+def recv_from_supervisor(sock: socket.socket, stream: SupervisorStream) -> list[tuple[str, Any]] | None:
+    """Read what is available on a supervisor's channel; its complete messages, or None at EOF."""
+    data, fds = recv_with_fds(sock, 1 << 20, 4)
+    if not data:
+        for fd in fds:
+            os.close(fd)
+        return None
+    return stream.feed(data, fds)
+
+
+def start_job(job_fd: int, chan: int, job_id: int, artifact_d: dict[str, Any], case_d: dict[str, Any],
+              limits: Limits) -> None:
+    """Give a job to a prepared candidate (its pipe; closed here) and to its supervisor (the header).
+
+    A candidate that is already gone (setup failed) shows up in the outcome, not here. Raises
+    OSError when the supervisor's channel is broken.
+    """
+    if job_fd >= 0:
+        try:
+            write_frame(job_fd, encode_job(job_id, artifact_d, case_d, limits))
+        except OSError:
+            pass
+        finally:
+            os.close(job_fd)
+    write_frame(chan, encode_header(job_id, str(case_d.get("id")), limits))
 
 
 def run_case_sandboxed(task: Task, artifact: Artifact | dict[str, Any], case: Case | dict[str, Any],
@@ -641,27 +747,34 @@ def run_case_raw(task: Task, artifact: Artifact | dict[str, Any], case: Case | d
     a_d = artifact.to_dict() if isinstance(artifact, Artifact) else artifact
     c_d = case.to_dict() if isinstance(case, Case) else case
     plan = plan or probe()
-    tmp = tempfile.mkdtemp(prefix="synthloop-job-")
-    out_path = os.path.join(tmp, "outcome")
-    r, w = os.pipe()
-    pid, job_w = spawn_supervisor(task, plan, w, limits.network)
-    os.close(w)
+    pid, chan = spawn_supervisor(task, plan, limits.network)
+    sock = socket.socket(fileno=chan)
+    stream = SupervisorStream()
+    deadline = time.monotonic() + limits.wall_s + BACKSTOP_S  # preparing the candidate counts too
+    why = "no result within the backstop"
     try:
-        try:
-            write_frame(job_w, encode_job(0, out_path, a_d, c_d, limits))
-        except OSError:
-            pass
-        os.close(job_w)
-        ready, _, _ = select.select([r], [], [], limits.wall_s + BACKSTOP_S)
-        if not ready:
-            os.killpg(pid, signal.SIGKILL)
-        _, status = os.waitpid(pid, 0)
-        try:
-            with open(out_path, "rb") as f:
-                return f.read()
-        except FileNotFoundError:
-            why = "no result within the backstop" if not ready else f"supervisor ended with status {status}"
-            return encode_outcome(sandbox_failure(str(c_d.get("id")), f"sandbox failed: {why}").to_dict(), b"")
+        started = False
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([sock], [], [], left)[0]:
+                os.killpg(pid, signal.SIGKILL)
+                break
+            events = recv_from_supervisor(sock, stream)
+            if events is None:
+                why = "the supervisor exited without an outcome"
+                break
+            for kind, value in events:
+                if kind == "ready" and not started:
+                    started = True
+                    try:
+                        start_job(value, chan, 0, a_d, c_d, limits)
+                    except OSError as e:
+                        why = f"the supervisor's channel broke: {e}"
+                elif kind == "outcome":
+                    return value
     finally:
-        os.close(r)
-        shutil.rmtree(tmp, ignore_errors=True)
+        stream.close()
+        sock.close()
+        _, status = os.waitpid(pid, 0)
+    return encode_outcome(sandbox_failure(str(c_d.get("id")),
+                                          f"sandbox failed: {why} (status {status})").to_dict(), b"")
