@@ -6,6 +6,8 @@ import asyncio
 import http.client
 import json
 import socket
+import subprocess
+import sys
 
 import pytest
 
@@ -50,6 +52,17 @@ def test_resolve_order() -> None:
     env.pop("ANTHROPIC_API_KEY")
     m, line = resolve_model(None, env)
     assert m == "mutate" and "baseline" in line and "\n" not in line
+
+
+def test_choosing_the_default_model_imports_no_llm_sdk() -> None:
+    """The sandbox is forked from the engine after the model is chosen, so whatever is imported by then is copied
+    into every candidate process: the openai SDK alone is ~15 MB of heap, i.e. slower forks, exits and faults."""
+    code = ("import sys\nfrom synthloop.llm.factory import resolve_model\n"
+            f"print(resolve_model(None, {NO_OLLAMA!r})[0])\n"
+            "print(sorted(m for m in ('openai', 'anthropic', 'httpx') if m in sys.modules))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split("\n")[:2] == ["mutate", "[]"], res.stdout
 
 
 def test_empty_env_values_count_as_unset() -> None:

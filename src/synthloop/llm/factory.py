@@ -57,7 +57,8 @@ def parse_model(model: str) -> tuple[str, str]:
 
 def _probe_ollama(env: Mapping[str, str], timeout_s: float = 0.2) -> str | None:
     """The first model of a local Ollama that answers quickly, else None (never raises)."""
-    from synthloop.llm.openai_provider import ollama_base_url
+    # not from openai_provider: the SDK import would land in every sandboxed process forked after this
+    from synthloop.llm.providers import ollama_base_url
 
     base = ollama_base_url(env)
     parts = urlsplit(base)

@@ -15,13 +15,12 @@ from __future__ import annotations
 import os
 import re
 from typing import Any
-from urllib.parse import urlsplit
 
 import openai
 
 from synthloop.llm.base import LLMRequest, LLMResponse, Usage
 from synthloop.llm.pricing import Pricing
-from synthloop.llm.providers import ModelConfigError, NetworkSynthesizer, sdk_failure
+from synthloop.llm.providers import ModelConfigError, NetworkSynthesizer, ollama_base_url, sdk_failure
 from synthloop.llm.retry import Failure, RetryPolicy
 
 _REASONING_MODEL = re.compile(r"^(o\d|gpt-5)")
@@ -123,27 +122,6 @@ class OpenAISynthesizer(NetworkSynthesizer):
                      reasoning_tokens=int(getattr(details, "reasoning_tokens", 0) or 0) if details else 0,
                      cached_input_tokens=int(getattr(prompt_details, "cached_tokens", 0) or 0)
                      if prompt_details else 0)
-
-
-def ollama_base_url(env: Any = None) -> str:
-    """Root URL of the local Ollama: ``$OLLAMA_HOST`` (``host``, ``host:port`` or a URL), else 127.0.0.1:11434."""
-    env = os.environ if env is None else env
-    raw = (env.get("OLLAMA_HOST") or "").strip()
-    if not raw:
-        return "http://127.0.0.1:11434"
-    if "://" not in raw:
-        raw = "http://" + raw
-    parts = urlsplit(raw)
-    host = parts.hostname or "127.0.0.1"
-    if host == "0.0.0.0":  # a bind-all address: reach it through loopback
-        host = "127.0.0.1"
-    if ":" in host:
-        host = f"[{host}]"
-    try:
-        port = parts.port or 11434
-    except ValueError:
-        port = 11434
-    return f"{parts.scheme}://{host}:{port}"
 
 
 def make_ollama(model: str, *, base_url: str | None = None, policy: RetryPolicy | None = None,

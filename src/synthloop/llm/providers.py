@@ -10,9 +10,11 @@ API key can appear in an error message) lives here once.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from abc import abstractmethod
 from typing import Any
+from urllib.parse import urlsplit
 
 from synthloop.core.types import Artifact
 from synthloop.llm.base import LLMError, LLMRequest, LLMResponse, Synthesizer
@@ -133,3 +135,24 @@ def sdk_failure(exc: BaseException, sdk: Any) -> Failure | None:
 def _short(text: str, limit: int = 300) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def ollama_base_url(env: Any = None) -> str:
+    """Root URL of the local Ollama: ``$OLLAMA_HOST`` (``host``, ``host:port`` or a URL), else 127.0.0.1:11434."""
+    env = os.environ if env is None else env
+    raw = (env.get("OLLAMA_HOST") or "").strip()
+    if not raw:
+        return "http://127.0.0.1:11434"
+    if "://" not in raw:
+        raw = "http://" + raw
+    parts = urlsplit(raw)
+    host = parts.hostname or "127.0.0.1"
+    if host == "0.0.0.0":  # a bind-all address: reach it through loopback
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port or 11434
+    except ValueError:
+        port = 11434
+    return f"{parts.scheme}://{host}:{port}"
