@@ -87,6 +87,9 @@ def test_per_size_metrics_for_eval_json() -> None:
     assert seed is not None
     case = t.pools().feedback[0]
     res = t.judge(seed, case, t.run(seed, case))
-    assert res.ok and res.metrics["N=262144:correct"] == 1.0
+    # a ~35 us kernel timed 3 times without warm-up lands above the measured ceiling now and then on a busy
+    # 2-core box (up to ~1.16x seen): the anti-hacking check flags it, and the per-size metrics are still there
+    assert res.ok or res.error_kind == "implausible", res
+    assert res.metrics["N=262144:correct"] == 1.0
     assert res.metrics["N=262144:time_ms"] > 0 and 0 < res.metrics["N=262144:fraction"] <= 1
     assert "IQR" in res.diagnostics[0]
