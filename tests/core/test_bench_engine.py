@@ -22,6 +22,8 @@ def test_bench_engine_runs_every_iteration_sandboxed_and_accounts_cpu(cli_env, t
     # every iteration made exactly one LLM call whose edit was applied and evaluated
     assert (row["iterations"], row["llm_requests"], row["candidates"], row["invalid"]) == (20, 20, 21, 0)
     assert row["steady_ms"] > 0 and row["llm_call_ms"] > 0
+    # the LLM time subtracted is the SDK call alone (as for OpenEvolve): within what the run recorded per call
+    assert row["llm_call_recorded_ms"] >= row["llm_call_ms"]
     assert abs(row["overhead_ms"] - (row["steady_ms"] - row["llm_call_ms"])) < 0.01
     cpu = row["cpu_ms"]
     assert set(cpu) == {"engine", "sandbox", "llm_server"}
