@@ -238,3 +238,24 @@ def test_executor_survives_a_second_event_loop():
             assert [o.output for o in outs] == [want] * 3, outs
     finally:
         ex.close()
+
+
+def test_a_candidate_is_killed_once_its_outcome_is_sent():
+    """A candidate waits for its supervisor's SIGKILL after sending its result (its exit then costs nothing on
+    the hand-off): none may be left waiting. Its threads die with it."""
+    ex = LocalExecutor(EchoTask(), workers=1)
+    ex.start()
+    try:
+        body = ("import threading, time\n"
+                "threading.Thread(target=lambda: time.sleep(60), daemon=False).start()\n"
+                "return 5")
+        for i in range(5):
+            [o] = asyncio.run(ex.run(art(body), [case(i)], Limits(wall_s=5)))
+            assert o.ok and o.output == 5, o
+        deadline = time.monotonic() + 3.0
+        while len(descendants(ex.zygote_pid)) != 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # one supervisor and its prepared candidate: the five that ran are gone
+        assert len(descendants(ex.zygote_pid)) == 2, descendants(ex.zygote_pid)
+    finally:
+        ex.close()
