@@ -556,26 +556,27 @@ def proc_usage(pid: int, files: tuple[int, int, int] | None = None) -> tuple[flo
     every thread, in clock ticks: the larger of the two, plus reaped children (cutime + cstime).
     ``files`` (from :func:`open_proc_files`) saves opening the three files on a critical path.
     """
-    own = files is None or files[0] < 0
+    if files is not None and files[0] >= 0:
+        return _read_usage(files)
+    files = open_proc_files(pid)
     try:
-        fds = open_proc_files(pid) if own else files
-        assert fds is not None
-        if fds[0] < 0:
-            return 0.0, 0.0
-        try:
-            fields = os.pread(fds[0], 4096, 0).rsplit(b")", 1)[1].split()
-            tick = os.sysconf("SC_CLK_TCK")
-            sched_ns = int(os.pread(fds[1], 256, 0).split()[0])
-            cpu = max(sched_ns / 1e9, sum(int(x) for x in fields[11:13]) / tick)
-            cpu += sum(int(x) for x in fields[13:15]) / tick
-            rss = 0.0
-            for line in os.pread(fds[2], 8192, 0).splitlines():
-                if line.startswith(b"VmHWM:"):
-                    rss = int(line.split()[1]) / 1024
-            return cpu, rss
-        finally:
-            if own:
-                for fd in fds:
-                    os.close(fd)
+        return _read_usage(files)
+    finally:
+        for fd in files:
+            if fd >= 0:
+                os.close(fd)
+
+
+def _read_usage(files: tuple[int, int, int]) -> tuple[float, float]:
+    try:
+        fields = os.pread(files[0], 4096, 0).rsplit(b")", 1)[1].split()
+        tick = os.sysconf("SC_CLK_TCK")
+        cpu = max(int(os.pread(files[1], 256, 0).split()[0]) / 1e9, sum(int(x) for x in fields[11:13]) / tick)
+        cpu += sum(int(x) for x in fields[13:15]) / tick
+        rss = 0.0
+        for line in os.pread(files[2], 8192, 0).splitlines():
+            if line.startswith(b"VmHWM:"):
+                rss = int(line.split()[1]) / 1024
+        return cpu, rss
     except (OSError, ValueError, IndexError):
         return 0.0, 0.0

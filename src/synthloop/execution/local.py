@@ -146,7 +146,6 @@ class LocalExecutor(Executor):
         if not _wait_pid(self.zygote_pid, 3.0):
             _killpg(self.zygote_pid)
             _wait_pid(self.zygote_pid, None)
-        self._fail_all("executor closed")
         while self._ctl_fds:
             os.close(self._ctl_fds.popleft())
         self._ctl_buf.clear()
