@@ -233,7 +233,6 @@ def run_openevolve(binary: str, iterations: int, base_url: str, workdir: Path, w
             "cpu_s": {"openevolve": c1.children_user + c1.children_system - c0.children_user - c0.children_system}}
 
 
-
 def _serve(conn: Any) -> None:
     from synthloop.testing.fake_llm import FakeOpenAIServer
 

@@ -61,7 +61,7 @@ _NETWORK_REQUEST = b"N"  # engine → zygote: fork a one-shot supervisor with ne
 class _Supervisor:
     """The engine's view of one supervisor: its channel, its prepared candidate, its job."""
 
-    __slots__ = ("pid", "sock", "network", "stream", "job_fd", "ready", "fut", "case_id")
+    __slots__ = ("pid", "sock", "network", "stream", "job_fd", "fut", "case_id")
 
     def __init__(self, pid: int, fd: int, network: bool) -> None:
         self.pid, self.network = pid, network
@@ -69,7 +69,6 @@ class _Supervisor:
         self.sock.setblocking(False)
         self.stream = sb.SupervisorStream()
         self.job_fd = -1  # write end of the prepared candidate's job pipe (-1: none could be prepared)
-        self.ready = False
         self.fut: asyncio.Future[CaseOutcome] | None = None
         self.case_id = ""
 
@@ -208,11 +207,8 @@ class LocalExecutor(Executor):
         """A supervisor with a prepared candidate (None if the sandbox died meanwhile)."""
         assert self._loop is not None and self._ctl is not None
         if not network:
-            while self._idle:
-                sup = self._idle.popleft()
-                if sup.ready and sup.pid in self._sups:
-                    sup.ready = False
-                    return sup
+            if self._idle:  # a forgotten supervisor leaves this queue (see _detach)
+                return self._idle.popleft()
         else:
             try:
                 self._ctl.send(_NETWORK_REQUEST)
@@ -230,12 +226,10 @@ class LocalExecutor(Executor):
 
     def _offer(self, sup: _Supervisor) -> None:
         """A supervisor announced a prepared candidate: give it to the first job waiting, else keep it."""
-        sup.ready = True
         waiters = self._net_waiting if sup.network else self._waiting
         while waiters:
             waiter = waiters.popleft()
             if not waiter.done():
-                sup.ready = False
                 waiter.set_result(sup)
                 return
         if sup.network:
@@ -339,7 +333,6 @@ class LocalExecutor(Executor):
             os.close(sup.job_fd)
             sup.job_fd = -1
         sup.stream.close()
-        sup.ready = False
 
     def _drop(self, sup: _Supervisor, why: str) -> None:
         """Forget a supervisor; a job still waiting on it fails with ``why``."""

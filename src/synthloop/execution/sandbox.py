@@ -561,7 +561,7 @@ def _classify(meta: dict[str, Any], data: bytes, status: int, timed_out: bool, t
 
 
 def decode_outcome(raw: bytes) -> CaseOutcome:
-    """Turn an outcome file (JSON metadata line + raw candidate JSON) into a CaseOutcome.
+    """Turn an encoded outcome (JSON metadata line + raw candidate JSON) into a CaseOutcome.
 
     Runs in the engine: only ``json.loads`` touches candidate-produced bytes.
     """
