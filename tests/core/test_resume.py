@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 
+from synthloop.testing.fake_llm import FakeOpenAIServer
+
 
 def synthloop_cmd() -> list[str]:
     return [sys.executable, "-m", "synthloop.cli"]
@@ -69,3 +71,46 @@ def test_kill_9_then_resume(tmp_path, cli_env):
     assert meta["status"] == '"completed"' and "gate" in meta
     kinds = [k for (k,) in con.execute("SELECT kind FROM events ORDER BY id")]
     assert kinds.count("start") == 1 and kinds.count("resume") == 1 and kinds[-1] == "end"
+
+
+def test_a_run_killed_mid_evaluation_resumes_it_without_asking_again(tmp_path, cli_env):
+    """The candidate's row is journaled while its evaluation runs; resume evaluates it, no new LLM call."""
+    slow = "```python\nimport time\n\n\ndef value():\n    time.sleep(1.5)\n    x = 0.5  # tunable\n    return x\n```"
+    later = "```python\ndef value():\n    x = 0.6  # tunable\n    return x\n```"
+    run_dir = tmp_path / "r"
+    db_path = run_dir / "run.sqlite"
+    with FakeOpenAIServer([slow, later]) as srv:
+        cmd = synthloop_cmd() + ["run", "examples/constant", "--model", "openai/fake", "--base-url", srv.base_url,
+                                 "--iterations", "2", "--out", str(run_dir), "-q"]
+        proc = subprocess.Popen(cmd, env=cli_env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                start_new_session=True)
+        deadline, rows = time.time() + 60, []
+        while not rows and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.02)
+            rows = _query(db_path, "SELECT id, status FROM candidates WHERE generation=1")
+        assert proc.poll() is None, "run ended before it could be killed: " + proc.stderr.read().decode()[-500:]
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        [(cand_id, status)] = rows
+        assert status == "proposed"  # stored before its evaluation finished
+        assert _query(db_path, "SELECT COUNT(*) FROM evaluations WHERE candidate_id=?", (cand_id,)) == [(0,)]
+        assert len(srv.bodies) == 1
+
+        r = subprocess.run(synthloop_cmd() + ["resume", str(run_dir), "-q"], env=cli_env, cwd=tmp_path,
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert len(srv.bodies) == 2  # generation 2 only: generation 1's answer came from the journal
+    assert _query(db_path, "SELECT status FROM candidates WHERE id=?", (cand_id,)) == [("evaluated",)]
+    assert _query(db_path, "SELECT pool, score FROM evaluations WHERE candidate_id=?", (cand_id,)) == [("feedback", 0.5)]
+    assert _query(db_path, "SELECT COUNT(*) FROM llm_calls WHERE generation=1") == [(1,)]
+
+
+def _query(db_path, sql: str, args: tuple = ()) -> list[tuple]:
+    try:
+        con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=0.5)
+        try:
+            return con.execute(sql, args).fetchall()
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return []

@@ -112,6 +112,8 @@ async def run_and_judge(executor: Executor, task: Task, artifact: Artifact, case
         out = (await executor.run(artifact, [case], limits))[0]
         return judge_outcome(task, artifact, case, out)
 
+    if len(cases) == 1:  # no task in between: the job is handed over in the caller's first step
+        return [await one(cases[0])]
     return list(await asyncio.gather(*(one(c) for c in cases)))
 
 
@@ -320,18 +322,27 @@ class Engine:
 
     def _record(self, gen: int, slot: int, parent: Candidate | None, artifact: Artifact | None,
                 evals: dict[str, Evaluation], status: str, note: str, attempts: int) -> Candidate:
+        cand = self._insert(gen, slot, parent, artifact, status, note, attempts)
+        self._attach(cand, evals)
+        return cand
+
+    def _insert(self, gen: int, slot: int, parent: Candidate | None, artifact: Artifact | None, status: str,
+                note: str, attempts: int) -> Candidate:
+        """Store the candidate's row and artifact file (not yet among ``candidates``: see :meth:`_attach`)."""
         path = self._write_artifact(gen, slot, artifact) if artifact else None
         cid = self.db.add_candidate(generation=gen, slot=slot, parent_id=parent.id if parent else None, status=status,
                                     sha=artifact.sha if artifact else None, language=self.task.language,
                                     content=artifact.content if artifact else None, path=path, attempts=attempts,
                                     note=note or None)
-        cand = Candidate(cid, gen, slot, parent.id if parent else None, artifact, status, note=note)
+        return Candidate(cid, gen, slot, parent.id if parent else None, artifact, status, note=note)
+
+    def _attach(self, cand: Candidate, evals: dict[str, Evaluation]) -> None:
+        """Store ``evals`` of a stored candidate, then count it in (best so far, progress)."""
         for ev in evals.values():
-            self.db.add_evaluation(cid, ev)
+            self.db.add_evaluation(cand.id, ev)
             cand.evals[ev.pool] = [ev]
         self._add(cand)
         self._progress(cand)
-        return cand
 
     def recorded(self, gen: int, slot: int) -> Candidate | None:
         """The candidate stored at (gen, slot), if a previous session completed it (for resume)."""
@@ -399,13 +410,25 @@ class Engine:
         async with self.sem:
             answer = await self.ask_for_code(gen, slot, messages, check, parent=parent_art)
         art = Artifact(answer.code, language) if answer.code is not None else None
-        status = {"ok": "proposed"}.get(answer.status, answer.status)
-        evs = await self.evaluate(art, self._search_pools()) if status == "proposed" and art else {}
-        if evs:
-            status = "evaluated"
-        # One transaction per candidate: the row, its evaluations and the progress meta land together. A crash
-        # before it loses only this evaluation; the LLM answer is already journaled and is reused on resume.
-        return self.record(gen, slot, parent, art, evs, status, answer.error, answer.attempts)
+        if answer.status != "ok" or art is None:  # invalid or failed: recorded as such, nothing to evaluate
+            return self.record(gen, slot, parent, art, {}, answer.status, answer.error, answer.attempts)
+        # The jobs go to the sandbox first; the candidate's row and artifact file are written while they run,
+        # off the critical path. A crash before the evaluations land leaves a "proposed" row, which resume
+        # evaluates (the LLM answer is already journaled): only the evaluation in flight is lost.
+        evaluating = asyncio.ensure_future(self.evaluate(art, self._search_pools()))
+        try:
+            await asyncio.sleep(0)  # the evaluation's first step hands its jobs to idle sandboxes
+            cand = self._insert(gen, slot, parent, art, "proposed", answer.error, answer.attempts)
+            evs = await evaluating
+        except BaseException:
+            evaluating.cancel()
+            raise
+        with self.db.transaction():  # the evaluations, the status and the progress meta land together
+            if evs:
+                cand.status = "evaluated"
+                self.db.set_status(cand.id, "evaluated")
+            self._attach(cand, evs)
+        return cand
 
     async def ask_for_code(self, gen: int, slot: int, messages: Messages, check: CodeCheck, *,
                            parent: Artifact | None = None,

@@ -157,6 +157,8 @@ class LocalExecutor(Executor):
             raise RuntimeError("LocalExecutor.run() called before start()")
         self._attach_loop()
         a_d = artifact.to_dict()
+        if len(cases) == 1:  # no task in between: an idle supervisor gets the job in the caller's step
+            return [await self._run_case(a_d, cases[0], limits)]
         return list(await asyncio.gather(*(self._run_case(a_d, c, limits) for c in cases)))
 
     async def _run_case(self, a_d: dict, case: Case, limits: Limits) -> CaseOutcome:
@@ -167,13 +169,17 @@ class LocalExecutor(Executor):
             job_id = next(self._ids)
             backstop = limits.wall_s + self.backstop_s
             sup: _Supervisor | None = None
-            acquire = asyncio.ensure_future(self._acquire(limits.network))
+            acquire: asyncio.Future[_Supervisor | None] | None = None
             try:
-                done, _ = await asyncio.wait({acquire}, timeout=backstop)
-                if not done:
-                    acquire.cancel()
-                    return sb.sandbox_failure(case.id, f"no prepared sandbox within {backstop:g} s")
-                sup = acquire.result()
+                if not limits.network and self._idle:  # a prepared candidate is waiting: no task, no wait
+                    sup = self._idle.popleft()
+                else:
+                    acquire = asyncio.ensure_future(self._acquire(limits.network))
+                    done, _ = await asyncio.wait({acquire}, timeout=backstop)
+                    if not done:
+                        acquire.cancel()
+                        return sb.sandbox_failure(case.id, f"no prepared sandbox within {backstop:g} s")
+                    sup = acquire.result()
                 if sup is None:
                     return sb.sandbox_failure(case.id, f"sandbox unavailable: {self._dead}")
                 fut: asyncio.Future[CaseOutcome] = self._loop.create_future()
@@ -194,9 +200,9 @@ class LocalExecutor(Executor):
                                  f"(wall limit {limits.wall_s:g} s); supervisor and candidate killed")
                 return fut.result()
             except asyncio.CancelledError:
-                if not acquire.done():
+                if acquire is not None and not acquire.done():
                     acquire.cancel()  # it hands on a supervisor it gets meanwhile
-                elif sup is None and not acquire.cancelled() and acquire.result() is not None:
+                elif acquire is not None and sup is None and not acquire.cancelled() and acquire.result() is not None:
                     self._offer(acquire.result())  # acquired as we were cancelled: unused
                 if sup is not None and sup.fut is not None:
                     sup.fut = None
