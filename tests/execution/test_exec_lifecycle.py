@@ -265,3 +265,31 @@ def test_a_candidate_is_killed_once_its_outcome_is_sent():
         assert not wait_gone(sorted(ran), 3.0), "a candidate outlived its job"
     finally:
         ex.close()
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def test_sandbox_processes_are_named_by_role():
+    """ps, top and perf tell the zygote, its supervisors and their prepared candidates apart."""
+    ex = LocalExecutor(EchoTask(), workers=2)
+    ex.start()
+    try:
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline and len(descendants(ex.zygote_pid)) < 4:
+            time.sleep(0.01)
+        names = {p: _comm(p) for p in descendants(ex.zygote_pid)}
+        sups = [p for p in names if _ppid(p) == ex.zygote_pid]
+        assert _comm(ex.zygote_pid) == "sl-zygote"
+        assert len(sups) == 2 and all(names[p] == "sl-supervisor" for p in sups), names
+        cands = [p for p in names if p not in sups]
+        assert len(cands) == 2 and all(names[p] == "sl-candidate" for p in cands), names
+        [o] = asyncio.run(ex.run(art("import pathlib\nreturn pathlib.Path('/proc/self/comm').read_text()"),
+                                 [case(0)], Limits(wall_s=5)))
+        assert o.ok and o.output == "sl-candidate\n", o
+    finally:
+        ex.close()

@@ -410,6 +410,7 @@ def _zygote_main(task: Task, plan: iso.Plan, ctl: int, parent: int, slots: int) 
         iso.prctl(iso.PR_SET_PDEATHSIG, signal.SIGTERM)
         if os.getppid() != parent:
             os._exit(0)
+        iso.set_process_name("sl-zygote")
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, sb.raise_terminated)

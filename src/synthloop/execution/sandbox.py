@@ -101,6 +101,7 @@ from synthloop.execution.isolation import (
     proc_usage,
     reap_orphans,
     renew_scratch,
+    set_process_name,
     slot_mount_namespace,
     unshare,
     write_id_maps,
@@ -237,6 +238,7 @@ def _candidate_main(task: Task, slot: Slot, workdir: str, fds: tuple[int, ...], 
     kept short: what can be prepared once per slot, the supervisor prepared.
     """
     try:
+        set_process_name("sl-candidate")
         srcs = (slot.devnull if slot.devnull >= 0 else os.open("/dev/null", os.O_RDONLY), *fds)
         if slot.mnt >= 0:
             srcs = (*srcs, slot.mnt)
@@ -629,6 +631,7 @@ def _supervisor_main(task: Task, plan: Plan, network: bool, chan: int, parent: i
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != parent:
             os._exit(1)
+        set_process_name("sl-supervisor")
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, raise_terminated)
