@@ -100,3 +100,40 @@ def test_non_retryable_failure_stops() -> None:
     with pytest.raises(LLMError) as ei:
         asyncio.run(call_with_retries(attempt, RetryPolicy(base_delay_s=0)))
     assert ei.value.kind == "auth" and ei.value.attempts == 1
+
+
+@pytest.mark.parametrize("deadline", ["asyncio.timeout", "asyncio.wait_for"])
+def test_each_attempt_has_a_hard_deadline(monkeypatch, deadline) -> None:
+    """Both ways of bounding an attempt (the context manager from Python 3.11 on, wait_for before)."""
+    from synthloop.llm import retry
+
+    if deadline == "asyncio.wait_for":
+        monkeypatch.setattr(retry, "_timeout", None)
+    elif retry._timeout is None:
+        pytest.skip("asyncio.timeout needs Python >= 3.11")
+    started: list[float] = []
+    cancelled: list[bool] = []
+
+    async def attempt() -> str:
+        started.append(time.monotonic())
+        try:
+            await asyncio.sleep(5 if len(started) < 3 else 0)
+        except asyncio.CancelledError:
+            cancelled.append(True)
+            raise
+        return "third time"
+
+    async def go() -> tuple[str, int]:
+        return await call_with_retries(attempt, RetryPolicy(max_attempts=3, base_delay_s=0.001), timeout_s=0.1)
+
+    t0 = time.monotonic()
+    assert asyncio.run(go()) == ("third time", 3)
+    assert cancelled == [True, True] and time.monotonic() - t0 < 2.0
+
+    async def hangs() -> str:
+        await asyncio.sleep(5)
+        return "never"
+
+    with pytest.raises(LLMError) as ei:
+        asyncio.run(call_with_retries(hangs, RetryPolicy(max_attempts=1), timeout_s=0.05))
+    assert ei.value.kind == "timeout" and "0.05 s" in ei.value.message

@@ -28,6 +28,7 @@ from typing import TypeVar
 from synthloop.llm.base import LLMError
 
 T = TypeVar("T")
+_timeout = getattr(asyncio, "timeout", None)  # Python >= 3.11
 
 RETRYABLE_KINDS = frozenset({"timeout", "rate_limit", "server", "connection", "malformed"})
 
@@ -135,10 +136,13 @@ async def call_with_retries(
     while attempts < max_attempts:
         attempts += 1
         try:
-            if timeout_s is not None:
-                result = await asyncio.wait_for(attempt_fn(), timeout=timeout_s)
-            else:
+            if timeout_s is None:
                 result = await attempt_fn()
+            elif _timeout is not None:  # Python >= 3.11: no extra task, so no extra loop iterations per call
+                async with _timeout(timeout_s):
+                    result = await attempt_fn()
+            else:
+                result = await asyncio.wait_for(attempt_fn(), timeout=timeout_s)
             return result, attempts
         except Failure as f:
             last = f
