@@ -252,6 +252,9 @@ def _print_summary(s: dict[str, Any]) -> None:
     out.print(f"LLM calls {tot['calls']} ({tot['errors']} failed), tokens in {tot['input_tokens']} out "
               f"{tot['output_tokens']}, cost ${tot['cost_usd']:.4f}, wall {tot['wall_s']:.1f} s, "
               f"candidates {tot['candidates']} ({tot['invalid']} invalid)")
+    if tot.get("unevaluated"):
+        out.print(f"{tot['unevaluated']} candidate(s) stored but not evaluated (in flight when the run stopped); "
+                  "`synthloop resume` evaluates them")
 
 
 @app.command("show")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -95,11 +96,15 @@ def test_a_run_killed_mid_evaluation_resumes_it_without_asking_again(tmp_path, c
         assert status == "proposed"  # stored before its evaluation finished
         assert _query(db_path, "SELECT COUNT(*) FROM evaluations WHERE candidate_id=?", (cand_id,)) == [(0,)]
         assert len(srv.bodies) == 1
+        shown = _show(run_dir, cli_env)
+        assert (shown["totals"]["unevaluated"], shown["totals"]["invalid"]) == (1, 0)  # not counted as invalid
+        assert [c["status"] for c in shown["candidates"]] == ["evaluated", "proposed"]
 
         r = subprocess.run(synthloop_cmd() + ["resume", str(run_dir), "-q"], env=cli_env, cwd=tmp_path,
                            capture_output=True, text=True, timeout=120)
         assert r.returncode == 0, r.stderr[-2000:]
         assert len(srv.bodies) == 2  # generation 2 only: generation 1's answer came from the journal
+    assert _show(run_dir, cli_env)["totals"]["unevaluated"] == 0
     assert _query(db_path, "SELECT status FROM candidates WHERE id=?", (cand_id,)) == [("evaluated",)]
     assert _query(db_path, "SELECT pool, score FROM evaluations WHERE candidate_id=?", (cand_id,)) == [("feedback", 0.5)]
     assert _query(db_path, "SELECT COUNT(*) FROM llm_calls WHERE generation=1") == [(1,)]
@@ -114,3 +119,10 @@ def _query(db_path, sql: str, args: tuple = ()) -> list[tuple]:
             con.close()
     except sqlite3.Error:
         return []
+
+
+def _show(run_dir, env) -> dict:
+    r = subprocess.run(synthloop_cmd() + ["show", str(run_dir), "--json"], env=env, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return json.loads(r.stdout)

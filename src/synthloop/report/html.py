@@ -68,9 +68,10 @@ def write_html_report(run_dir: Path, out: Path | None = None) -> Path:
                               r["flagged"]] for r in g["rows"]]))
     t = s["totals"]
     parts.append("<h2>Totals</h2>" + _table(
-        ["LLM calls", "failed", "input tokens", "output tokens", "cost USD", "wall s", "candidates", "invalid"],
+        ["LLM calls", "failed", "input tokens", "output tokens", "cost USD", "wall s", "candidates", "invalid",
+         "not evaluated"],
         [[t["calls"], t["errors"], t["input_tokens"], t["output_tokens"], t["cost_usd"], t["wall_s"],
-          t["candidates"], t["invalid"]]]))
+          t["candidates"], t["invalid"], t.get("unevaluated", 0)]]))
     parts.append("<h2>Improvements (diff against the previous best)</h2>")
     prev_text = None
     for c in improvement_chain(s):

@@ -58,7 +58,9 @@ def summarize(run_dir: Path, db: RunDB | None = None) -> dict[str, Any]:
             "best": pick.get(best_id), "final": pick.get(final_id),
             "iterations": per_iter, "candidates": cands, "gate": db.get_meta("gate"),
             "totals": {**db.llm_totals(), "wall_s": db.get_meta("wall_s", 0.0), "candidates": len(cands),
-                       "invalid": sum(1 for c in cands if not c["valid"])},
+                       "invalid": sum(1 for c in cands if not c["valid"] and c["status"] != "proposed"),
+                       # stored but not evaluated: in flight when the run stopped; `synthloop resume` evaluates them
+                       "unevaluated": sum(1 for c in cands if c["status"] == "proposed")},
         }
     finally:
         if own:
