@@ -20,14 +20,8 @@ N = 300
 
 
 def _count(db_path) -> int:
-    try:
-        con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=0.2)
-        try:
-            return con.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0]
-        finally:
-            con.close()
-    except sqlite3.Error:
-        return 0
+    rows = _query(db_path, "SELECT COUNT(*) FROM evaluations")
+    return rows[0][0] if rows else 0
 
 
 def test_kill_9_then_resume(tmp_path, cli_env):
