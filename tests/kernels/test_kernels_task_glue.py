@@ -13,9 +13,9 @@ from synthloop.tasks.kernels import TASK_NAMES
 from synthloop.tasks.kernels.task import REGISTRY, KernelSaxpy, KernelSearchTask
 
 
-def _task() -> KernelSearchTask:
+def _task(**extra: object) -> KernelSearchTask:
     return KernelSaxpy({"backend": "cpu", "warmup": 0, "measure": 2, "threads": 1,
-                        "sizes": ["N=262144", "N=1048576"]})
+                        "sizes": ["N=262144", "N=1048576"], **extra})
 
 
 def test_registry_covers_all_twelve() -> None:
@@ -47,7 +47,10 @@ def test_options_pools_brief_and_seed() -> None:
 
 
 def test_run_judge_aggregate_and_tampering() -> None:
-    t = _task()
+    # Whether the seed's own timing lands above 1.1x the cached ceiling depends on how loaded the machine was
+    # when each was measured, so the recomputation is checked with implausible speeds reported, not blocking;
+    # blocking is checked below on timings that are implausible on any machine.
+    t = _task(implausible_blocks=False)
     seed = t.seed()
     assert seed is not None
     case = t.pools().feedback[0]
@@ -62,7 +65,8 @@ def test_run_judge_aggregate_and_tampering() -> None:
     assert t.judge(seed, case, tampered).score == pytest.approx(res.score), "judge recomputes fitness"
     fast = copy.deepcopy(out)
     fast["sizes"][0]["times_s"] = [1e-9] * 2
-    flagged = t.judge(seed, case, fast)
+    assert t.judge(seed, case, fast).private["flags"], "reported even when not blocking"
+    flagged = _task().judge(seed, case, fast)
     assert not flagged.ok and flagged.error_kind == "implausible"
     assert t.judge(seed, case, {"sizes": "nope"}).error_kind == "output"
     bad = copy.deepcopy(out)
