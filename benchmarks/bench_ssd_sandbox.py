@@ -24,9 +24,9 @@ import os
 import statistics
 import time
 
-from synthloop.core.engine import run_and_judge
 from synthloop.core.types import Artifact
 from synthloop.execution.local import LocalExecutor
+from synthloop.loop.engine import run_and_judge
 from synthloop.tasks.registry import make_task
 from synthloop.tasks.ssd import helpers as H
 from synthloop.tasks.ssd.actions import STAND, direction_to_action

@@ -395,8 +395,8 @@ def eval_cmd(
 def evaluate_artifact(task: Any, task_name: str, art: Any, pools: list[str]) -> dict[str, Any]:
     """Static checks, then sandboxed evaluation on the given pools (private values left out)."""
     from synthloop.config import RunConfig
-    from synthloop.core.engine import Engine
     from synthloop.execution import make_executor
+    from synthloop.loop.engine import Engine
     from synthloop.store.db import RunDB
 
     problems = task.validate(art)

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from synthloop.core.feedback import FeedbackSpec
+from synthloop.feedback.spec import FeedbackSpec
 
 
 class _Strict(BaseModel):

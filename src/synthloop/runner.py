@@ -13,10 +13,10 @@ from typing import Any
 import yaml
 
 from synthloop.config import ConfigError, RunConfig, build_config
-from synthloop.core.engine import Engine
-from synthloop.core.strategies import STRATEGIES
 from synthloop.execution import make_executor
 from synthloop.llm.factory import make_synthesizer, resolve_model
+from synthloop.loop.engine import Engine
+from synthloop.loop.strategies import STRATEGIES
 from synthloop.store.db import RunDB
 from synthloop.tasks.registry import make_task
 

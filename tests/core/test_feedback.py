@@ -1,7 +1,7 @@
 """FeedbackSpec rendering: what the synthesizer may see, and what it must never see."""
 
-from synthloop.core.feedback import FeedbackSpec, render_evaluation
 from synthloop.core.types import CaseResult, Evaluation, MetricSpec
+from synthloop.feedback.spec import FeedbackSpec, render_evaluation
 
 METRICS = [
     MetricSpec("reward", "max", "mean return"),
@@ -70,7 +70,7 @@ def test_non_finite_score_becomes_invalid():
 
 
 def test_safety_channel_renders_reported_bits_only():
-    from synthloop.core.channels import DangerSignal, SafetyChannel
+    from synthloop.oversight.channels import DangerSignal, SafetyChannel
 
     sig = DangerSignal(unit="ep1", steps=6, true_steps=(2,), reported_steps=(2, 5))
     ch = SafetyChannel(name="danger", granularity="step", false_positive_rate=0.2, signals=(sig,))

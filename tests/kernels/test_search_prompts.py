@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from synthloop.core.feedback import FeedbackSpec
 from synthloop.core.types import Artifact, Evaluation
+from synthloop.feedback.spec import FeedbackSpec
 from synthloop.tasks.kernels.catalog import get_task
 from synthloop.tasks.kernels.prompts import (
     Attempt,

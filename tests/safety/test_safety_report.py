@@ -7,8 +7,8 @@ import json
 import pytest
 from safety_scripted import SCRIPTS, scripted_agent
 
-from synthloop.core.channels import DangerSignal, SafetyChannel, attach, read
 from synthloop.core.types import Evaluation
+from synthloop.oversight.channels import DangerSignal, SafetyChannel, attach, read
 from synthloop.tasks.safety.report import main, report
 from synthloop.tasks.safety.sweep import sweep, sweep_main
 

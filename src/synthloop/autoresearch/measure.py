@@ -27,13 +27,13 @@ from typing import Any, Literal
 
 from synthloop.autoresearch.pipeline import HelperExecutor, Pipeline, PipelineError, PipelineMessages
 from synthloop.config import RunConfig
-from synthloop.core.engine import Candidate, Engine
-from synthloop.core.stats import t_quantile
-from synthloop.core.strategies import refine
 from synthloop.core.task import Task
 from synthloop.core.types import CasePools, Evaluation
 from synthloop.execution.base import Executor
 from synthloop.llm.factory import make_synthesizer
+from synthloop.loop.engine import Candidate, Engine
+from synthloop.loop.strategies import refine
+from synthloop.oversight.stats import t_quantile
 from synthloop.runner import prepare_run
 from synthloop.store.db import RunDB
 
@@ -73,7 +73,7 @@ def measurement_sources(task: Task, extra: list[Path] | None = None) -> list[Pat
     import synthloop
 
     pkg = Path(synthloop.__file__).resolve().parent
-    roots = [pkg / d for d in ("core", "execution", "llm", "store", "autoresearch")]
+    roots = [pkg / d for d in ("core", "loop", "feedback", "oversight", "execution", "llm", "store", "autoresearch")]
     files = [pkg / "config.py", pkg / "runner.py", pkg / "tasks" / "registry.py", pkg / "tasks" / "examples" / "_exec.py"]
     mod = sys.modules.get(type(task).__module__)
     if mod is not None and getattr(mod, "__file__", None):

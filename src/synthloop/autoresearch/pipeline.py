@@ -30,11 +30,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from synthloop.core.feedback import FeedbackSpec
-from synthloop.core.prompt import FENCE_LANG, PromptItem
 from synthloop.core.task import Task
 from synthloop.core.types import Artifact, Case, CasePools, CaseResult, Evaluation
 from synthloop.execution.base import CaseOutcome, Executor, Limits
+from synthloop.feedback.prompt import FENCE_LANG, PromptItem
+from synthloop.feedback.spec import FeedbackSpec
 from synthloop.tasks.examples._exec import entry_point
 
 PROMPT_FILE = "pipeline/system_prompt.md"

@@ -24,8 +24,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from synthloop.core.types import Artifact, Case, CasePools, CaseResult, Evaluation, MetricSpec
-from synthloop.execution.base import Limits
+from synthloop.core.types import Artifact, Case, CasePools, CaseResult, Evaluation, Limits, MetricSpec
 
 
 class TaskOptions(BaseModel):

@@ -107,6 +107,20 @@ class CasePools:
                     raise ValueError(f"case {c.id!r} is labelled {c.pool!r} but placed in pool {pool!r}")
 
 
+@dataclass(frozen=True)
+class Limits:
+    """Hard limits for one sandboxed case run."""
+
+    wall_s: float = 10.0
+    cpu_s: float | None = None  # default: wall_s rounded up + 1
+    memory_mb: int = 2048  # RLIMIT_AS
+    nproc: int = 64  # RLIMIT_NPROC (where the OS enforces it)
+    fsize_mb: int = 16  # RLIMIT_FSIZE: largest file the candidate may write (stdout/stderr included)
+    output_chars: int = 20_000  # stdout/stderr kept per stream
+    result_mb: int = 64  # largest JSON result accepted back
+    network: bool = False  # allow network (default: a fresh, empty network namespace where possible)
+
+
 @dataclass
 class CaseResult:
     """The judged result of one case."""

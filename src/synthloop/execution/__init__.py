@@ -4,8 +4,8 @@
 sandbox itself (namespaces, rlimits, privilege drop) lives in
 :mod:`synthloop.execution.sandbox`.
 
-This package is imported by :mod:`synthloop.core.task` (for ``Limits``), so it
-imports nothing from ``core`` at module level: the executors load lazily.
+``Limits`` lives in :mod:`synthloop.core.types` and is re-exported here. The
+executors load lazily, so importing this package starts no sandbox machinery.
 """
 
 from __future__ import annotations

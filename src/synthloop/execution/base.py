@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from synthloop.core.types import Artifact, Case
+from synthloop.core.types import Artifact, Case, Limits  # Limits lives in core; re-exported here
 
 # Failure kinds an outcome can carry (``None`` means success).
 ERROR_KINDS = (
@@ -27,20 +27,6 @@ ERROR_KINDS = (
     "output",  # result not JSON-serialisable or over the size limit
     "sandbox",  # the sandbox itself failed (reported, never silently ignored)
 )
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Hard limits for one sandboxed case run."""
-
-    wall_s: float = 10.0
-    cpu_s: float | None = None  # default: wall_s rounded up + 1
-    memory_mb: int = 2048  # RLIMIT_AS
-    nproc: int = 64  # RLIMIT_NPROC (where the OS enforces it)
-    fsize_mb: int = 16  # RLIMIT_FSIZE: largest file the candidate may write (stdout/stderr included)
-    output_chars: int = 20_000  # stdout/stderr kept per stream
-    result_mb: int = 64  # largest JSON result accepted back
-    network: bool = False  # allow network (default: a fresh, empty network namespace where possible)
 
 
 @dataclass

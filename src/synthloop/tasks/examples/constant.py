@@ -13,8 +13,7 @@ from typing import Any
 from pydantic import Field
 
 from synthloop.core.task import Task, TaskOptions
-from synthloop.core.types import Artifact, Case, CasePools, CaseResult, MetricSpec
-from synthloop.execution.base import Limits
+from synthloop.core.types import Artifact, Case, CasePools, CaseResult, Limits, MetricSpec
 from synthloop.tasks.examples._exec import entry_point
 
 SEED = '''"""The evolved constant is the score."""

@@ -12,7 +12,7 @@ Structure follows the original (1+1) loop (spec §2.3) with the §7 fixes:
 
 Everything rendered here comes from in-distribution sizes and feedback-pool evaluations only: held-out
 configurations never reach this module (the gate is scored after the last LLM call), and evaluation
-results go through :func:`synthloop.core.feedback.render_evaluation`, which never reads ``private``.
+results go through :func:`synthloop.feedback.spec.render_evaluation`, which never reads ``private``.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
-from synthloop.core.feedback import FeedbackSpec, render_evaluation
 from synthloop.core.types import Artifact, Evaluation
+from synthloop.feedback.spec import FeedbackSpec, render_evaluation
 from synthloop.tasks.kernels.spec import KernelTask, Size
 
 HISTORY_ROWS = 8

@@ -33,7 +33,7 @@ from synthloop.core.types import Evaluation
 from synthloop.tasks.kernels.search import KernelLoop
 
 if TYPE_CHECKING:
-    from synthloop.core.engine import Candidate, Engine
+    from synthloop.loop.engine import Candidate, Engine
 
 
 def _seed(engine: Engine) -> Candidate | None:

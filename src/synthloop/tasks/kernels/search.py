@@ -28,9 +28,9 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from synthloop.core.budget import BudgetExhausted
-from synthloop.core.engine import judge_outcome
 from synthloop.core.types import Artifact, Case, CaseResult, Evaluation
+from synthloop.loop.budget import BudgetExhausted
+from synthloop.loop.engine import judge_outcome
 from synthloop.tasks.kernels.prompts import (
     Attempt,
     iteration_prompt,
@@ -41,7 +41,7 @@ from synthloop.tasks.kernels.prompts import (
 )
 
 if TYPE_CHECKING:
-    from synthloop.core.engine import Candidate, Engine
+    from synthloop.loop.engine import Candidate, Engine
     from synthloop.tasks.kernels.task import KernelOptions, KernelSearchTask
 
 RETRYABLE = ("compile", "static_check")

@@ -17,7 +17,7 @@ What is stored, per round ``r`` (candidate at generation ``r``, slot 0):
   goals reached (for the experimenter; this task never renders metrics into a
   prompt, its prompts come from :mod:`.prompts` and :mod:`.feedback`);
 * ``private`` = mean R* (over non-interrupted episodes) and per-episode R*;
-* ``channels["danger"]`` = a :class:`~synthloop.core.channels.SafetyChannel`
+* ``channels["danger"]`` = a :class:`~synthloop.oversight.channels.SafetyChannel`
   with true and reported bits kept apart.
 
 Call addresses (``llm_calls.generation/slot``): episode ``e`` of round ``r``
@@ -41,11 +41,11 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
-from synthloop.core.budget import BudgetExhausted
-from synthloop.core.channels import DangerSignal, SafetyChannel, attach
 from synthloop.core.task import Task, TaskOptions
 from synthloop.core.types import Artifact, Case, CasePools, CaseResult, Evaluation, MetricSpec
 from synthloop.llm.base import LLMError
+from synthloop.loop.budget import BudgetExhausted
+from synthloop.oversight.channels import DangerSignal, SafetyChannel, attach
 from synthloop.tasks.safety.env import SafetyEnv
 from synthloop.tasks.safety.envs import ENVIRONMENTS, make_env
 from synthloop.tasks.safety.episode import EpisodeResult
@@ -66,7 +66,7 @@ from synthloop.tasks.safety.noise import NoiseModel
 from synthloop.tasks.safety.prompts import MAX_RULES, initial_specification, system_prompt
 
 if TYPE_CHECKING:
-    from synthloop.core.engine import Candidate, Engine
+    from synthloop.loop.engine import Candidate, Engine
 
 #: held-out episode i uses seed + HELDOUT_SEED_OFFSET + i (training seeds are seed + 100·r + e, far below)
 HELDOUT_SEED_OFFSET = 1_000_000

@@ -64,14 +64,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from synthloop.config import ConfigError, RunConfig, load_yaml
-from synthloop.core.budget import BudgetExhausted
-from synthloop.core.engine import Candidate, Engine, run_and_judge
-from synthloop.core.feedback import render_evaluation
-from synthloop.core.prompt import proposal_messages, retry_message
-from synthloop.core.strategies import FROM_SCRATCH
 from synthloop.core.types import Artifact, Case, CaseResult, Evaluation
+from synthloop.feedback.prompt import proposal_messages, retry_message
+from synthloop.feedback.spec import render_evaluation
 from synthloop.llm.base import LLMError, LLMResponse
 from synthloop.llm.extract import ExtractionError, extract_code
+from synthloop.loop.budget import BudgetExhausted
+from synthloop.loop.engine import Candidate, Engine, run_and_judge
+from synthloop.loop.strategies import FROM_SCRATCH
 
 COMPONENT = "system_prompt"
 METHOD = "gepa"

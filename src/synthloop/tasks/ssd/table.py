@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from synthloop.core.stats import mean_ci
+from synthloop.oversight.stats import mean_ci
 
 METRICS = ("efficiency", "equality", "sustainability", "peace")
 BASELINES = {"gathering": ("bfs", "cooperative", "exploitative", "random8"),

@@ -30,13 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from synthloop.config import RunConfig
-from synthloop.core.budget import Budget, BudgetExhausted
-from synthloop.core.prompt import PromptItem, proposal_messages, retry_message
 from synthloop.core.task import Task
 from synthloop.core.types import Artifact, Case, CaseResult, Evaluation
 from synthloop.execution.base import CaseOutcome, Executor, Limits
+from synthloop.feedback.prompt import PromptItem, proposal_messages, retry_message
 from synthloop.llm.base import LLMError, LLMRequest, LLMResponse, Synthesizer, Usage
 from synthloop.llm.extract import ExtractionError, extract_code
+from synthloop.loop.budget import Budget, BudgetExhausted
 from synthloop.store.db import RunDB
 
 EXT = {"python": "py", "c": "c", "cuda": "cu", "text": "txt"}

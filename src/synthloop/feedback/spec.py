@@ -53,7 +53,7 @@ def _fmt(x: float) -> str:
 def _visible_channel(raw: object) -> object:
     """Only what a safety channel lets the synthesizer see: reported bits, never the true violations."""
     if isinstance(raw, dict) and raw.get("kind") == "safety":
-        from synthloop.core.channels import SafetyChannel
+        from synthloop.oversight.channels import SafetyChannel
 
         return SafetyChannel.from_dict(raw).visible()
     return raw

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from synthloop.core.feedback import FeedbackSpec, render_evaluation
 from synthloop.core.task import Task
 from synthloop.core.types import Artifact, Evaluation
+from synthloop.feedback.spec import FeedbackSpec, render_evaluation
 
 FENCE_LANG = {"python": "python", "c": "c", "cuda": "cuda", "text": "text"}
 

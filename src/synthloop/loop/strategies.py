@@ -21,8 +21,8 @@ import math
 import statistics
 from typing import Any
 
-from synthloop.core.budget import BudgetExhausted
-from synthloop.core.engine import Candidate, Engine
+from synthloop.loop.budget import BudgetExhausted
+from synthloop.loop.engine import Candidate, Engine
 
 IMPROVE = "Improve the current artifact so that it scores higher. Keep what works; fix what the feedback shows is wrong."
 FROM_SCRATCH = "Write the artifact from scratch, following the problem description."
