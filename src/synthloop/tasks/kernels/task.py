@@ -75,6 +75,14 @@ class KernelSearchTask(Task):
         # the artifact language follows the backend option; shadow the class default on the instance
         self.__dict__["language"] = "c" if self.options.backend == "cpu" else "cuda"
 
+    def require_installed(self) -> None:
+        """The cuda backend needs cupy (the ``cuda`` extra): the CLI asks before creating a run directory,
+        so a missing cupy is one line naming the install, not a run whose every candidate fails."""
+        if self.options.backend == "cuda":
+            from synthloop.execution import require_extra
+
+            require_extra("cupy", "cuda", "--backend cuda")
+
     @property
     def spec(self) -> KernelTask:
         return get_task(self.kernel)
@@ -306,7 +314,8 @@ def _make(name: str) -> type[KernelSearchTask]:
     spec = get_task(name)
     return type(f"Kernel{name.capitalize()}", (KernelSearchTask,), {
         "kernel": name, "name": f"kernels/{name}", "__module__": __name__,
-        "description": f"Metal-Sci {name} ({spec.regime}): roofline-scored kernel search on cpu/cuda",
+        "description": f"{name} ({spec.regime}) of the Metal-Sci suite (arXiv 2605.09708): roofline-scored kernel"
+                       " search on cpu/cuda",
     })
 
 
