@@ -116,17 +116,6 @@ def _run_and_report(run_dir: Path, total: int, quiet: bool, as_json: bool, itera
         raise typer.Exit(code)
 
 
-def preflight(task: Any, executor: str) -> None:
-    """What a run needs installed, checked before its run directory exists: the executor's extra (ray) and
-    the task's own (``require_installed``, e.g. cupy for ``--backend cuda``); each missing one is one line."""
-    from synthloop.execution import check_executor
-
-    check_executor(executor)
-    need = getattr(task, "require_installed", None)
-    if callable(need):
-        need()
-
-
 def task_flags(task_name: str, args: list[str]) -> dict[str, Any]:
     """Map extra `--some-option VALUE` flags to the task's own options (e.g. `--method epo_safe`)."""
     import yaml
@@ -183,7 +172,7 @@ def run_cmd(
     Options of the task itself may be given as flags too (`--n 30` for circle packing), or as
     `--set task_options.n=30`.
     """
-    from synthloop.runner import prepare_run
+    from synthloop.runner import preflight, prepare_run
     from synthloop.tasks.registry import make_task
 
     data: dict[str, Any] = load_yaml(config) if config else {}
@@ -449,6 +438,9 @@ def eval_cmd(
     if ctx.args:  # the task's own options as flags, as for `run` (e.g. --backend cpu)
         opts.update(task_flags(task, list(ctx.args)))
     t = make_task(task, opts)
+    from synthloop.runner import preflight
+
+    preflight(t, "local")
     pools = list(POOLS) if pool == "all" else [pool]
     if any(p not in POOLS for p in pools):
         _fail(f"unknown pool {pool!r}; valid pools: {', '.join(POOLS)}, all")

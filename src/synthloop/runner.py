@@ -32,12 +32,24 @@ def new_run_id(task: str) -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{task.replace('/', '-')}-{secrets.token_hex(3)}"
 
 
+def preflight(task: Any, executor: str) -> None:
+    """What a run needs installed, checked before its run directory exists: the executor's extra (ray) and
+    the task's own (``require_installed``, e.g. cupy for ``--backend cuda``); each missing one is one line."""
+    from synthloop.execution import check_executor
+
+    check_executor(executor)
+    need = getattr(task, "require_installed", None)
+    if callable(need):
+        need()
+
+
 def prepare_run(cfg: RunConfig, announce: Callable[[str], None] = print) -> Path:
     """Resolve the model, create the run directory with config.yaml and an empty database."""
     model, line = resolve_model(cfg.llm.model, os.environ)
     explicit = cfg.llm.model is not None
     cfg = cfg.model_copy(update={"llm": cfg.llm.model_copy(update={"model": model})})
     task = make_task(cfg.task, cfg.task_options)
+    preflight(task, cfg.execution.executor)  # sweeps come here without the CLI's own check
     if model == "mutate":  # decided from the task's declared artifact language, before any directory exists
         from synthloop.llm.mutate import offline_refusal
         refusal = offline_refusal(cfg.task, task.language, explicit)

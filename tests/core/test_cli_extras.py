@@ -65,6 +65,21 @@ def test_a_missing_extra_is_one_line_before_any_run_directory(args, hidden, inst
     assert not (tmp_path / "runs").exists() and not (tmp_path / "mine").exists()
 
 
+def test_a_sweep_cell_needing_a_missing_extra_creates_no_cell_directory(hiding, tmp_path):
+    (tmp_path / "c.yaml").write_text("task: examples/constant\nsearch: {iterations: 1}\nexecution: {executor: ray}\n")
+    r = cli(["sweep", "c.yaml", "--out", "sw"], hiding(NO_CLICK + "ray"), tmp_path)
+    assert 'pip install -e ".[ray]"' in r.stderr and "Traceback" not in r.stderr, r.stderr
+    cells = [p for p in (tmp_path / "sw").rglob("*") if p.is_dir()] if (tmp_path / "sw").exists() else []
+    assert not any((p / "run.sqlite").exists() or (p / "config.yaml").exists() for p in cells), cells
+
+
+def test_the_eval_command_checks_the_task_extra_before_starting_a_sandbox(hiding, tmp_path):
+    (tmp_path / "k.c").write_text("void saxpy(void) {}\n")
+    r = cli(["eval", "kernels/saxpy", "--artifact", "k.c", "--backend", "cuda"], hiding(NO_CLICK + "cupy"), tmp_path)
+    lines = [x for x in r.stderr.splitlines() if x.strip()]
+    assert r.returncode == 2 and len(lines) == 1 and 'pip install -e ".[cuda]"' in lines[0], r.stderr
+
+
 def test_the_ray_check_sees_an_installed_ray(hiding, tmp_path):
     pytest.importorskip("ray")
     from synthloop.execution import check_executor
