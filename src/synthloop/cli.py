@@ -16,6 +16,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
+from synthloop.cli_forward import FORWARD, bench_app, ssd_app
 from synthloop.config import ConfigError, apply_override, build_config, load_yaml
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -34,10 +35,22 @@ def _fail(msg: str) -> None:
 
 # ---------------------------------------------------------------- tasks
 @app.command("tasks")
-def tasks_cmd(as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
-    """List the built-in tasks."""
+def tasks_cmd(task: str | None = typer.Argument(None, help="a task: print its description and its own options"),
+              as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
+    """List the built-in tasks, or one task's own options (type, default, description)."""
     from synthloop.tasks.registry import task_class, task_names
 
+    if task is not None:
+        from synthloop.cli_help import option_rows, task_option_lines
+
+        cls = task_class(task)  # an unknown task: one line naming the valid ones
+        if as_json:
+            print(json.dumps({"name": task, "description": cls.description, "options": option_rows(cls.Options)},
+                             indent=1))
+            return
+        print(f"{task}: {cls.description}")
+        print("\n".join(task_option_lines(task)))
+        return
     rows = []
     for name in task_names():
         try:
@@ -81,14 +94,26 @@ def _run_and_report(run_dir: Path, total: int, quiet: bool, as_json: bool, itera
     if prog is not None:
         prog.start()
     try:
-        summary = execute_run(run_dir, update, iterations=iterations)
-    finally:
-        if prog is not None:
-            prog.stop()
+        try:
+            summary = execute_run(run_dir, update, iterations=iterations)
+        finally:
+            if prog is not None:
+                prog.stop()
+    except KeyboardInterrupt:  # Ctrl-C (or SIGTERM): the run is recorded as interrupted; say how to go on
+        from synthloop.cli_exit import interrupted
+
+        raise typer.Exit(interrupted(run_dir)) from None
     if as_json:
         print(json.dumps(summary, default=str))
     else:
         _print_summary(summary)
+    from synthloop.report.summary import end_of_run
+
+    code, lines = end_of_run(summary)  # a failed run: its cause on stderr, exit 1
+    for line in lines:
+        err.print(line, markup=False, highlight=False, soft_wrap=True)
+    if code:
+        raise typer.Exit(code)
 
 
 def task_flags(task_name: str, args: list[str]) -> dict[str, Any]:
@@ -147,7 +172,7 @@ def run_cmd(
     Options of the task itself may be given as flags too (`--n 30` for circle packing), or as
     `--set task_options.n=30`.
     """
-    from synthloop.runner import prepare_run
+    from synthloop.runner import preflight, prepare_run
     from synthloop.tasks.registry import make_task
 
     data: dict[str, Any] = load_yaml(config) if config else {}
@@ -172,7 +197,7 @@ def run_cmd(
     if ctx.args:
         data.setdefault("task_options", {}).update(task_flags(data["task"], list(ctx.args)))
     cfg = build_config(data)
-    make_task(cfg.task, cfg.task_options)  # unknown task or bad task option fails here, before any work
+    preflight(make_task(cfg.task, cfg.task_options), cfg.execution.executor)  # fails here, before any work
     if cfg.llm.model:  # validate the model string early; no client is built here (keys stay off this heap)
         from synthloop.llm.factory import parse_model
 
@@ -196,26 +221,45 @@ def resume_cmd(
     quiet: bool = typer.Option(False, "--quiet", "-q"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Continue a run after a crash, kill -9 or budget stop. Completed work is never redone."""
-    from synthloop.runner import load_run_config
+    """Continue a run after Ctrl-C, a crash, kill -9, a failure or a budget stop. Completed work is never redone.
+
+    A completed run is left alone (exit 0: resuming is idempotent, so a script may resume every run of a
+    batch); `--iterations N` above its target extends it.
+    """
+    from synthloop.runner import completed_target, load_run_config
     from synthloop.tasks.ssd.gepa_baseline import is_gepa_run
 
     if is_gepa_run(run):
         _fail(f"{run} is a GEPA baseline run (synthloop ssd gepa); it cannot be resumed: start a new one")
     cfg = load_run_config(run)
+    status, target = completed_target(run)
+    target = target if target is not None else cfg.search.iterations
+    if status == "completed" and (iterations is None or iterations <= target):
+        err.print(f"run {run} is already completed ({target} iterations); nothing to resume. To extend it: "
+                  f"synthloop resume {run} --iterations N (N > {target})", markup=False, highlight=False,
+                  soft_wrap=True)
+        return
     _run_and_report(run, (iterations or cfg.search.iterations) + 1, quiet, as_json, iterations)
 
 
 # ---------------------------------------------------------------- show
 def _print_summary(s: dict[str, Any]) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     synth = s.get("synthesizer") or {}
     kind = synth.get("kind")
     label = f"{synth.get('name')} ({'offline baseline, no LLM' if kind == 'baseline' else kind})"
-    out.print(f"[bold]{s['task']}[/bold]  run {s['run_dir']}  synthesizer {label}  status {s['status']}")
+    out.print(f"[bold]{s['task']}[/bold]  run {s['run_dir']}  synthesizer {label}  status {s['status']}",
+              soft_wrap=True)
     if s.get("stopped"):
         out.print(f"[yellow]stopped early: {s['stopped']}[/yellow]")
+    ended = {"failed": f"failed: {s.get('error') or 'no cause recorded'}",
+             "interrupted": "interrupted (Ctrl-C or SIGTERM) before the end of its search",
+             "stale": "stale: stored as running, but no process holds its lock (killed, or the machine went down)",
+             }.get(s["status"])
+    if ended:
+        out.print(f"[red]{escape(ended)}[/red]", soft_wrap=True)
     t = Table("generation", "proposals", "valid", "best", "best so far")
     rows = s["iterations"]
     if len(rows) > 25:  # long runs: the generations that raised the best, plus the first and the last
@@ -236,6 +280,12 @@ def _print_summary(s: dict[str, Any]) -> None:
         extra = f" (reference {ref[0]}: {ref[1]})" if ref else ""
         out.print(f"best: candidate #{b['id']} (generation {b['generation']}) {s['objective']} = "
                   f"{b['selection_score']:.6g}{extra}  artifact {b['artifact']}")
+    if s["candidates"] and not s.get("valid_candidates"):
+        n = len(s["candidates"])
+        out.print(f"[bold red]no valid candidate[/bold red]: none of the {n} candidate(s) was valid"
+                  + ("; most common reasons:" if s.get("rejections") else ""))
+        for r in s.get("rejections") or []:
+            out.print(f"  {r['count']}x {escape(r['reason'])}", soft_wrap=True)
     g = s.get("gate") or {}
     if g.get("rows"):
         gt = Table("role", "candidate", "in-distribution", "held-out", "drop", "verdict")
@@ -255,6 +305,8 @@ def _print_summary(s: dict[str, Any]) -> None:
     if tot.get("unevaluated"):
         out.print(f"{tot['unevaluated']} candidate(s) stored but not evaluated (in flight when the run stopped); "
                   "`synthloop resume` evaluates them")
+    if s.get("hint"):
+        out.print(escape(s["hint"]), soft_wrap=True)
 
 
 @app.command("show")
@@ -298,13 +350,13 @@ def sweep_cmd(
     out.print(str(index))
 
 
-@app.command("table", context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
-                                         "help_option_names": []})
+@app.command("table", context_settings=FORWARD)
 def table_cmd(ctx: typer.Context) -> None:
-    """Paper-style table over runs or sweeps of social-dilemma synthesis: `synthloop table RUNS... [--csv F]`."""
+    """Table over runs or sweeps of social-dilemma synthesis, as in arXiv 2603.19453: `synthloop table RUNS...`."""
+    from synthloop.cli_forward import call_argparse_main
     from synthloop.tasks.ssd.table import main as table_main
 
-    raise typer.Exit(table_main(list(ctx.args)))
+    raise typer.Exit(call_argparse_main(table_main, list(ctx.args)))
 
 
 @app.command("report")
@@ -341,8 +393,16 @@ def report_cmd(run: Path = typer.Argument(..., help="run directory (or a sweep d
         from synthloop.report.html import write_html_report
 
         paths = [write_html_report(run, target / "report.html")]
+    elif not paths and (run / "sweep.json").is_file():  # a sweep of a domain without a sweep report: each cell's
+        from synthloop.report.html import write_html_report
+
+        for cell in sorted(p_.parent for p_ in run.rglob("run.sqlite")):
+            (target / cell.relative_to(run)).mkdir(parents=True, exist_ok=True)
+            paths.append(write_html_report(cell, target / cell.relative_to(run) / "report.html"))
+        if not paths:
+            _fail(f"sweep {str(run)!r} holds no run yet (no cell has a run.sqlite); run `synthloop sweep` first")
     if not paths:
-        _fail(f"{str(run)!r} holds no run (no run.sqlite) and no sweep")
+        _fail(f"{str(run)!r} holds no run (no run.sqlite) and no sweep (no sweep.json)")
     for p_ in paths:
         out.print(str(p_))
 
@@ -378,6 +438,9 @@ def eval_cmd(
     if ctx.args:  # the task's own options as flags, as for `run` (e.g. --backend cpu)
         opts.update(task_flags(task, list(ctx.args)))
     t = make_task(task, opts)
+    from synthloop.runner import preflight
+
+    preflight(t, "local")
     pools = list(POOLS) if pool == "all" else [pool]
     if any(p not in POOLS for p in pools):
         _fail(f"unknown pool {pool!r}; valid pools: {', '.join(POOLS)}, all")
@@ -385,11 +448,23 @@ def eval_cmd(
     result = evaluate_artifact(t, task, art, pools)
     if as_json:
         print(json.dumps(result, default=str))
-        return
-    for p, ev in result["pools"].items():
-        out.print(f"[bold]{p}[/bold]: valid={ev['valid']} score={ev['score']} metrics={ev['metrics']}")
-        for d in ev["diagnostics"][:20]:
-            out.print(f"  {d}")
+    else:
+        for p, ev in result["pools"].items():
+            out.print(f"[bold]{p}[/bold]: valid={ev['valid']} score={ev['score']} metrics={ev['metrics']}",
+                      highlight=False)
+            for d in ev["diagnostics"][:20]:
+                out.print(f"  {d}", markup=False, highlight=False)
+    if not result["valid"]:  # loud: a script must not take a rejected artifact for a score
+        if result["problems"]:
+            err.print(f"error: {artifact} is not a valid {task} artifact:", markup=False, highlight=False,
+                      soft_wrap=True)
+            for problem in result["problems"]:
+                err.print(f"  {problem}", markup=False, highlight=False, soft_wrap=True)
+        else:
+            bad = ", ".join(p for p, ev in result["pools"].items() if not ev["valid"])
+            err.print(f"error: {artifact} is invalid on the {bad} pool(s) (diagnostics above)", markup=False,
+                      highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
 
 
 def evaluate_artifact(task: Any, task_name: str, art: Any, pools: list[str]) -> dict[str, Any]:
@@ -417,32 +492,29 @@ def evaluate_artifact(task: Any, task_name: str, art: Any, pools: list[str]) -> 
             "pools": {p: {k: v for k, v in e.to_dict().items() if k != "private"} for p, e in evs.items()}}
 
 
-# ---------------------------------------------------------------- bench
-@app.command("bench", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def bench_cmd(ctx: typer.Context, what: str = typer.Argument(..., help="engine, ssd or kernels")) -> None:
-    """Run a benchmark and print its figures as JSON."""
-    import importlib
-
-    targets = {"engine": "synthloop.bench.engine", "ssd": "synthloop.tasks.ssd.bench",
-               "kernels": "synthloop.tasks.kernels.bench"}
-    if what not in targets:
-        _fail(f"unknown benchmark {what!r}; valid choices: {', '.join(targets)}")
-    mod = importlib.import_module(targets[what])
-    raise typer.Exit(mod.main(list(ctx.args)))
+# ---------------------------------------------------------------- forwarded commands
+app.add_typer(bench_app, name="bench")
+app.add_typer(ssd_app, name="ssd")
 
 
-@app.command("render", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def render_cmd(ctx: typer.Context, task: str = typer.Argument(..., help="ssd/gathering or ssd/cleanup")) -> None:
-    """Render an episode to an animated GIF (social dilemmas): --policy P --seed S --out episode.gif."""
-    if not task.startswith("ssd/"):
-        _fail(f"render supports ssd/gathering and ssd/cleanup, not {task!r}")
+@app.command("render", context_settings=FORWARD)
+def render_cmd(ctx: typer.Context) -> None:
+    """Render an episode to an animated GIF (social dilemmas): TASK --policy P --seed S --out episode.gif."""
+    args = list(ctx.args)
+    if "--help" in args:  # the options are those of `synthloop ssd render` (whose GAME takes the ssd/ prefix)
+        from synthloop.tasks.ssd.cli import invoke
+
+        raise typer.Exit(invoke("render", ["--help"], prog="synthloop"))
+    task = args[0] if args else None
+    if task is None or not task.startswith("ssd/"):
+        _fail(f"render supports ssd/gathering and ssd/cleanup (the first argument), not {task!r}; "
+              "see `synthloop render --help`")
     from synthloop.tasks.ssd.cli import cli_render
 
-    raise typer.Exit(cli_render([task.split("/", 1)[1], *ctx.args]))
+    raise typer.Exit(cli_render([task.split("/", 1)[1], *args[1:]]))
 
 
-@app.command("autoresearch", context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
-                                                "help_option_names": []})
+@app.command("autoresearch", context_settings=FORWARD)
 def autoresearch_cmd(ctx: typer.Context) -> None:
     """Outer loop: a researcher redesigns the synthesis pipeline of TASK behind an evaluation service.
 
@@ -453,46 +525,19 @@ def autoresearch_cmd(ctx: typer.Context) -> None:
     raise typer.Exit(ar_main(list(ctx.args)))
 
 
-def _mount_optional() -> None:
-    import importlib
-
-    for name, module in (("ssd", "synthloop.tasks.ssd.cli"),):
-        try:
-            sub = importlib.import_module(module).app
-        except Exception:
-            continue
-        app.add_typer(sub, name=name, help=f"{name} domain commands")
-
-
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: one-line errors with exit code 2 for user mistakes."""
+    """Console entry point: an exit code and, on failure, one line on stderr; never a traceback.
+
+    User mistakes (bad arguments, unknown task, model or config key, a missing optional extra) exit 2,
+    Ctrl-C 130 with the resume hint, a bug 1 with the traceback saved to a file (see synthloop.cli_exit).
+    """
+    from synthloop.cli_exit import run_main
+    from synthloop.execution import MissingExtra
     from synthloop.llm.factory import UnknownModel
     from synthloop.tasks.registry import UnknownTask
 
-    args = sys.argv[1:] if argv is None else argv
-    if args[:1] == ["ssd"]:  # domain sub-apps import heavy modules (numba): mount only when asked for
-        _mount_optional()
-    try:
-        rc = app(args=argv, standalone_mode=False)  # click returns typer.Exit's code in this mode
-        if isinstance(rc, int) and rc:
-            sys.exit(rc)
-    except (UsageError, ConfigError, UnknownTask, UnknownModel) as e:
-        err.print(f"error: {e}", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(2)
-    except ValueError as e:  # pydantic task-option errors and similar
-        msg = str(e).splitlines()
-        err.print(f"error: {' '.join(x.strip() for x in msg[:3])}", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(2)
-    except typer.Exit as e:
-        sys.exit(e.exit_code)
-    except __import__("click").exceptions.ClickException as e:
-        err.print(f"error: {e.format_message()}", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(2)
-    except __import__("click").exceptions.Abort:
-        sys.exit(130)
-    except KeyboardInterrupt:
-        err.print("interrupted; resume with `synthloop resume RUN`")
-        sys.exit(130)
+    args = list(sys.argv[1:] if argv is None else argv)
+    sys.exit(run_main(app, args, (UsageError, ConfigError, UnknownTask, UnknownModel, MissingExtra)))
 
 
 if __name__ == "__main__":

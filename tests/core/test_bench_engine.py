@@ -18,6 +18,7 @@ def test_bench_engine_runs_every_iteration_sandboxed_and_accounts_cpu(cli_env, t
     assert r.returncode == 0, r.stderr[-2000:]
     res = json.loads(out.read_text())
     assert json.loads(r.stdout) == res
+    assert "synthloop   n=20 concurrency=1" in r.stderr and "20/20 LLM requests" in r.stderr  # progress on stderr
     (row,) = res["synthloop"]
     # every iteration made exactly one LLM call whose edit was applied and evaluated
     assert (row["iterations"], row["llm_requests"], row["candidates"], row["invalid"]) == (20, 20, 21, 0)

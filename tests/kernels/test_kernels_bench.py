@@ -11,8 +11,10 @@ def test_bench_cpu_prints_ceilings_rows_and_scores(tmp_path, capsys) -> None:  #
     out = tmp_path / "b.json"
     rc = main(["--backend", "cpu", "--tasks", "saxpy", "heat2d", "--split", "held", "--warmup", "0",
                "--measure", "2", "--threads", "1", "--json-out", str(out)])
-    text = capsys.readouterr().out
+    captured = capsys.readouterr()
+    text = captured.err  # the readable table streams to stderr; stdout carries the JSON document
     assert rc == 0
+    assert json.loads(captured.out) == json.loads(out.read_text())
     assert "triad bandwidth" in text and "FMA-chain peak" in text
     assert "N=1000003" in text and "384x200x30" in text and "score" in text
     doc = json.loads(out.read_text())

@@ -3,6 +3,12 @@ real compiler and timings (heat2d, CPU backend, two small sizes, one thread).
 
 The scripted kernels are chosen so the timing verdicts are not close calls: FAST peels the boundary and
 vectorises the interior (3-10x the seed here), SLOW walks the grid column-major three times (~0.3x).
+
+Timings are measurements, so these tests keep them out of the *validity* of a kernel: the implausible-speed
+check compares a kernel's time with the machine's ceilings, which are measured once (on first use, possibly
+while the machine is loaded) and cached; a ceiling measured under load is low, and FAST, timed later on a
+quieter machine, then lands above 1.10x it and is rejected as "implausible" (that check has its own tests in
+test_kernels_fitness.py and test_kernels_redteam.py). Here it is switched off (``implausible_blocks``).
 """
 
 from __future__ import annotations
@@ -86,7 +92,7 @@ def run(tmp_path: Path, replies: list[str], strategy: str = "one_plus_one", iter
         data = {
             "task": "kernels/heat2d",
             "task_options": {"backend": "cpu", "sizes": SIZES, "warmup": 1, "measure": 3, "threads": 1,
-                             "duel_pairs": 6, "gate_pairs": 6, "timeout_s": 30},
+                             "duel_pairs": 6, "gate_pairs": 6, "timeout_s": 30, "implausible_blocks": False},
             "llm": {"model": "openai/fake", "base_url": srv.base_url, "backoff_base_s": 0.01, "max_attempts": 1},
             "search": {"strategy": strategy, "iterations": iterations, **search},
             "execution": {"workers": 1},
@@ -174,16 +180,36 @@ def test_one_plus_one_promotes_fast_rejects_wrong_and_slow_retries_invalid_answe
     assert not row["flagged"], row["flag_reasons"]
 
 
-def test_best_of_n_and_refine_run(tmp_path: Path) -> None:
-    _, s, _ = run(tmp_path, [answer(SLOW), answer(FAST)], strategy="best_of_n", iterations=2)
+def test_best_of_n_duels_only_its_best_child_and_refine_keeps_the_latest(tmp_path: Path) -> None:
+    """best_of_n: both answers become children of the seed; the child with the best selection score, and only
+    it, duels the seed, and the champion is what that stored duel decided. Which child measures faster, and
+    whether its duel clears the noise, depend on the machine's load, so they are read back from the run, not
+    assumed. refine: one child per generation, and the champion is the latest child, whatever its timing."""
+    run(tmp_path, [answer(SLOW), answer(FAST)], strategy="best_of_n", iterations=2)
     run_dir = tmp_path / "best_of_n"
-    con = sqlite3.connect(run_dir / "run.sqlite")  # the two proposals race: find the fast one by content
-    fast_id = next(i for i, c in con.execute("SELECT id, content FROM candidates") if c and "omp simd" in c)
+    con = sqlite3.connect(run_dir / "run.sqlite")
+    rows = list(con.execute("SELECT id, generation, parent_id, content FROM candidates"))
+    selection = dict(con.execute("SELECT candidate_id, score FROM evaluations WHERE pool='selection' AND valid=1"))
+    duels = [(cid, json.loads(private)) for cid, private in
+             con.execute("SELECT candidate_id, private FROM evaluations WHERE pool='duel'")]
     con.close()
-    assert _meta(run_dir, "champion") == fast_id
+    seed_id = next(i for i, gen, _, _ in rows if gen == 0)
+    kids = {i: content for i, gen, parent, content in rows if gen == 1 and parent == seed_id}
+    assert len(rows) == 3 and sorted("omp simd" in c for c in kids.values()) == [False, True]  # the two answers
+    assert set(kids) <= set(selection), selection  # both kernels are correct, so both are scored
+    assert len(duels) == 1, duels  # only the best child duels (the two proposals race: found by score)
+    duelist, private = duels[0]
+    assert duelist in kids and selection[duelist] == max(selection[k] for k in kids)
+    assert private["incumbent"] == seed_id
+    promoted = bool(private.get("decision", {}).get("promote"))
+    assert _meta(run_dir, "champion") == (duelist if promoted else seed_id)
+    assert [p["candidate"] for p in _meta(run_dir, "promotions")] == ([duelist] if promoted else [])
     assert _meta(run_dir, "gate")["status"] in ("passed", "flagged")
-    _, s, _ = run(tmp_path, [answer(FAST)], strategy="refine", iterations=1)
-    assert len(s["candidates"]) == 2 and s["best"]["generation"] == 1
+
+    refine_dir, s, _ = run(tmp_path, [answer(FAST)], strategy="refine", iterations=1)
+    assert [c["generation"] for c in s["candidates"]] == [0, 1]
+    latest = s["candidates"][1]
+    assert latest["score"] is not None and _meta(refine_dir, "champion") == latest["id"]
 
 
 def test_cli_run_flags_a_kernel_that_fails_the_heldout_shape(tmp_path: Path) -> None:
@@ -191,7 +217,8 @@ def test_cli_run_flags_a_kernel_that_fails_the_heldout_shape(tmp_path: Path) -> 
         out = _fresh([sys.executable, "-m", "synthloop.cli", "run", "kernels/heat2d", "--backend", "cpu",
                       "--model", "openai/fake", "--base-url", srv.base_url, "--iterations", "1",
                       "--out", str(tmp_path / "cli"), "-q", "--json", "--sizes", "[128^2x50]", "--warmup", "1",
-                      "--measure", "3", "--threads", "1", "--duel-pairs", "6", "--gate-pairs", "4"])
+                      "--measure", "3", "--threads", "1", "--duel-pairs", "6", "--gate-pairs", "4",
+                      "--set", "task_options.implausible_blocks=false"])
     summary = json.loads(out.strip().splitlines()[-1])
     gate = summary["gate"]
     champion = _meta(tmp_path / "cli", "champion")

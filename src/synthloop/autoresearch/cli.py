@@ -8,8 +8,9 @@ Example::
         --researcher-cmd 'claude -p {prompt} --permission-mode acceptEdits' --researcher-env ANTHROPIC_API_KEY
     synthloop autoresearch resume runs/20260101-120000-autoresearch-examples-circle_packing
 
-Exit status: 0 after a completed run (whatever the gate's verdict), 2 on a
-configuration error (one line on stderr), 1 on an unexpected failure.
+Exit status: 0 after a completed run (whatever the gate's verdict) and after
+``--help``, 2 on a configuration error (one line on stderr), 130 on Ctrl-C
+(with the resume command), 1 on an unexpected failure.
 """
 
 from __future__ import annotations
@@ -127,29 +128,41 @@ def main(argv: list[str] | None = None) -> int:
     from synthloop.llm.providers import ModelConfigError
     from synthloop.tasks.registry import UnknownTask
 
+    run_dir: Path | None = None
     try:
-        res = _resume(argv[1:]) if argv[:1] == ["resume"] else _start(argv)
+        if argv[:1] == ["resume"]:
+            args = resume_parser().parse_args(argv[1:])
+            run_dir = args.run_dir
+            res = _resume(args)
+        else:
+            args = parser().parse_args(argv)
+            run_dir = args.out
+            res = _start(args)
+    except SystemExit as e:  # argparse's --help (0); its errors go through _Parser.error instead
+        return e.code if isinstance(e.code, int) else 0
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except (ValueError, ConfigError, ModelConfigError, UnknownTask) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print("error: " + " ".join(str(e).split()), file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        where = run_dir if run_dir is not None else "RUN (its directory under runs/)"
+        print(f"interrupted; resume with: synthloop autoresearch resume {where}", file=sys.stderr)
+        return 130
     for p in res.reports:
         print(p)
     return 0
 
 
-def _resume(argv: list[str]) -> RunResult:
-    args = resume_parser().parse_args(argv)
+def _resume(args: argparse.Namespace) -> RunResult:
     base = load_config(args.run_dir).jail
     return resume_autoresearch(args.run_dir, researcher_model=args.researcher_model,
                                researcher_base_url=args.researcher_base_url, researcher_cmd=args.researcher_cmd,
                                jail=_jail(args, base), max_turns=args.max_turns, workers=args.workers)
 
 
-def _start(argv: list[str]) -> RunResult:
-    args = parser().parse_args(argv)
+def _start(args: argparse.Namespace) -> RunResult:
     cfg = AutoresearchConfig(
         task=args.task, objective=args.objective, task_options=dict(args.task_option),
         synthesizer_model=args.synthesizer_model, synthesizer_base_url=args.synthesizer_base_url,

@@ -31,11 +31,13 @@ it runs on the same fake server and the same trivial problem side by side, with
 with c workers, else with its 1-worker default), and the ratios are printed;
 otherwise the ratios are against the figures measured for OpenEvolve 0.4.0 on
 this machine kind (shared/specs/openevolve_overhead.md), labelled as such.
+
+The figures are one JSON document on stdout; while the runs go, a progress bar per run (LLM requests
+served so far, from the fake server's own count) and each run's row as it finishes go to stderr.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import random
@@ -45,9 +47,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
+
+from synthloop.cli_argparse import OneLineParser
 
 TUNABLE = re.compile(r"^(?P<indent>[ \t]*)x = (?P<val>[-+0-9.eE]+)  # tunable[ \t]*$", re.MULTILINE)
 # OpenEvolve's diff prompt puts the parent in the fenced block right after "# Current Program"; the same
@@ -233,10 +239,18 @@ def run_openevolve(binary: str, iterations: int, base_url: str, workdir: Path, w
             "cpu_s": {"openevolve": c1.children_user + c1.children_system - c0.children_user - c0.children_system}}
 
 
-def _serve(conn: Any) -> None:
+def _serve(conn: Any, served: Any = None) -> None:
     from synthloop.testing.fake_llm import FakeOpenAIServer
 
-    with FakeOpenAIServer(make_responder()) as srv:
+    respond = make_responder()
+
+    def counted(req: dict[str, Any]) -> str:  # the count the parent's progress bar reads
+        if served is not None:
+            with served.get_lock():
+                served.value += 1
+        return respond(req)
+
+    with FakeOpenAIServer(counted) as srv:
         conn.send(srv.base_url)
         conn.recv()  # wait for "stop"
         conn.send([r.t for r in srv.requests if r.path.endswith("/chat/completions")])
@@ -250,7 +264,8 @@ class ServerProcess:
 
         ctx = mp.get_context("spawn")
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_serve, args=(child,), daemon=True)
+        self.served = ctx.Value("q", 0)  # LLM requests answered so far (shared memory, read for progress)
+        self.proc = ctx.Process(target=_serve, args=(child, self.served), daemon=True)
         self.proc.start()
         self.base_url = self.conn.recv()
         return self
@@ -271,16 +286,62 @@ class ServerProcess:
             self.proc.kill()
 
 
-def measure(fn: Any) -> dict[str, Any]:
+def measure(fn: Any, on_served: Any = None) -> dict[str, Any]:
+    """``fn(base_url)`` against a fresh fake server; ``on_served(n)`` hears the request count as it grows."""
     with ServerProcess() as srv:
         s0 = srv.cpu_s()
-        res = fn(srv.base_url)
+        done = threading.Event()
+        watcher = threading.Thread(target=_watch, args=(srv.served, on_served, done), daemon=True)
+        if on_served is not None:
+            watcher.start()
+        try:
+            res = fn(srv.base_url)
+        finally:
+            done.set()
+            if watcher.is_alive():
+                watcher.join()
         server_cpu = srv.cpu_s() - s0
         ts = srv.stop()
     n = len(ts)
     steady = 1000 * (ts[-1] - ts[0]) / (n - 1) if n > 1 else float("nan")
     return {"requests": n, "steady_ms": steady, "windows_ms": _windows(ts, n), "result": res,
             "server_cpu_s": server_cpu}
+
+
+def _watch(served: Any, on_served: Any, done: threading.Event) -> None:
+    while not done.wait(0.25):
+        on_served(served.value)
+    on_served(served.value)
+
+
+class _Progress:
+    """One progress bar per benchmark run on stderr (rich), or nothing with ``--quiet``."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.prog: Any = None
+        if not quiet:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.prog = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("LLM requests"), TimeElapsedColumn(), console=Console(stderr=True))
+
+    def running(self) -> AbstractContextManager[Any]:
+        return self.prog if self.prog is not None else nullcontext()
+
+    def run(self, label: str, total: int) -> Any:
+        """A callback for :func:`measure` that moves a new bar named ``label``."""
+        if self.prog is None:
+            return None
+        tid = self.prog.add_task(label, total=total)
+        return lambda n: self.prog.update(tid, completed=n)
+
+    def row(self, row: dict[str, Any]) -> None:
+        line = json.dumps(row)
+        if self.prog is not None:
+            self.prog.console.print(line, markup=False, highlight=False, soft_wrap=True)
+        else:
+            print(line, file=sys.stderr)
 
 
 def _cpu_ms(m: dict[str, Any], iterations: int) -> dict[str, float]:
@@ -307,23 +368,31 @@ def ratio_rows(ours: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> list
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="synthloop bench engine", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--iterations", type=int, nargs="+", default=[100, 300, 1000, 3000])
-    ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 4])
-    ap.add_argument("--openevolve-bin", default=shutil.which("openevolve-run"))
-    ap.add_argument("--openevolve-iterations", type=int, nargs="+", default=[100, 300, 1000, 3000])
+    ap = OneLineParser(prog="synthloop bench engine", description=__doc__.split("\n\n")[0].replace("``", "`")
+                       + " JSON on stdout, progress on stderr.")
+    ap.add_argument("--iterations", type=int, nargs="+", default=[100, 300, 1000, 3000],
+                    help="run lengths to measure (default: 100 300 1000 3000)")
+    ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 4],
+                    help="proposals in flight; one run per value and length (default: 1 4)")
+    ap.add_argument("--openevolve-bin", default=shutil.which("openevolve-run"),
+                    help="OpenEvolve's openevolve-run to measure side by side (default: from PATH; '' for none)")
+    ap.add_argument("--openevolve-iterations", type=int, nargs="+", default=[100, 300, 1000, 3000],
+                    help="OpenEvolve's run lengths")
     ap.add_argument("--openevolve-workers", type=int, nargs="+", default=[1, 4],
                     help="OpenEvolve's parallel_evaluations; our concurrency c is compared with c workers")
     ap.add_argument("--out", default=None, help="write the JSON here too")
+    ap.add_argument("--quiet", action="store_true", help="no progress on stderr")
     a = ap.parse_args(argv)
+    progress = _Progress(a.quiet)
 
     results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
                                "synthloop": [], "openevolve": []}
-    with tempfile.TemporaryDirectory(prefix="synthloop-bench-") as tmp:
+    with progress.running(), tempfile.TemporaryDirectory(prefix="synthloop-bench-") as tmp:
         work = Path(tmp)
         for c in a.concurrency:
             for n in a.iterations:
-                m = measure(lambda base, n=n, c=c: in_fresh_process(run_synthloop, n, c, base, work))
+                m = measure(lambda base, n=n, c=c: in_fresh_process(run_synthloop, n, c, base, work),
+                            progress.run(f"synthloop   n={n} concurrency={c}", n))
                 s = m["result"]["summary"]
                 llm = m["result"]["llm_ms"]
                 row = {
@@ -340,13 +409,14 @@ def main(argv: list[str] | None = None) -> int:
                     "cpu_ms": _cpu_ms(m, n),
                 }
                 results["synthloop"].append(row)
-                print(json.dumps({"synthloop": row}), file=sys.stderr)
+                progress.row({"synthloop": row})
                 # run directories stay until the end: deleting thousands of files between runs would slow
                 # the next run's file creation (ext4 skips recently deleted inodes), whichever side it is
         if a.openevolve_bin:
             for w in a.openevolve_workers:
                 for n in a.openevolve_iterations:
-                    m = measure(lambda base, n=n, w=w: run_openevolve(a.openevolve_bin, n, base, work, w))
+                    m = measure(lambda base, n=n, w=w: run_openevolve(a.openevolve_bin, n, base, work, w),
+                                progress.run(f"OpenEvolve  n={n} workers={w}", n))
                     r = m["result"]
                     row = {"iterations": n, "workers": w, "steady_ms": round(m["steady_ms"], 3),
                            "llm_call_ms": round(r["llm_ms"], 3),
@@ -356,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
                            "failed_iterations": r["failed"],
                            "windows_ms": [round(x["ms"], 3) for x in m["windows_ms"]], "cpu_ms": _cpu_ms(m, n)}
                     results["openevolve"].append(row)
-                    print(json.dumps({"openevolve": row}), file=sys.stderr)
+                    progress.row({"openevolve": row})
     source = "OpenEvolve measured side by side (steady ms per iteration, minus its LLM client time with 1 worker)"
     oe_rows = results["openevolve"]
     if not oe_rows:

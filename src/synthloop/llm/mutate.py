@@ -1,10 +1,18 @@
 """``mutate``: the no-LLM baseline.
 
 It answers every request by perturbing one to three numeric constants or
-comparison operators of the parent program, found through the AST. It is a
-*named baseline*, reported with ``kind="baseline"``: comparing a run against
-it tells how much the LLM adds over blind mutation, and it lets the whole
-pipeline run offline with no API key.
+comparison operators of the parent program, found through the AST (Python), or
+one to three tuning constants of a C/CUDA kernel, found with a C tokenizer
+(:mod:`synthloop.llm.mutate_c`). It is a *named baseline*, reported with
+``kind="baseline"``: comparing a run against it tells how much the LLM adds
+over blind mutation, and it lets the whole pipeline run offline with no API
+key. It answers in the shape a model is asked for (a short note, then one
+fenced block tagged with the parent's language), so every task's own
+extraction reads it like a model's answer.
+
+A natural-language artifact (a behavioural specification) has nothing that
+blind mutation could improve; :func:`offline_refusal` says so before a run
+starts, from the task's declared artifact language.
 
 Edits are made on the source text at the AST nodes' positions, so comments
 and formatting survive; only if that fails does it fall back to
@@ -28,6 +36,34 @@ _SWAP = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt}
 _FLIP = {ast.Lt: ast.Gt, ast.Gt: ast.Lt, ast.LtE: ast.GtE, ast.GtE: ast.LtE}
 _SYMBOL = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
 _OP_RE = re.compile(r"<=|>=|<|>")
+
+#: artifact languages the Python variant mutates
+PYTHON_LANGUAGES = frozenset({"python", "py"})
+#: artifact languages the C variant mutates, with the tokenizer dialect used for each
+C_LANGUAGES: dict[str, str] = {"c": "c", "h": "c", "cuda": "cuda", "cu": "cuda", "cuh": "cuda",
+                               "cpp": "cpp", "c++": "cpp", "cc": "cpp", "cxx": "cpp"}
+HOW_TO_GIVE_A_MODEL = ("--model openai/<model> with OPENAI_API_KEY set, --model anthropic/<model> with "
+                       "ANTHROPIC_API_KEY set, --model openai/<model> --base-url URL for a local OpenAI-compatible "
+                       "server, or --model ollama/<model>")
+
+
+def can_mutate(language: str) -> bool:
+    """Whether ``mutate`` has a variant for artifacts in ``language`` (Python, or C/CUDA kernels)."""
+    lang = language.lower()
+    return lang in PYTHON_LANGUAGES or lang in C_LANGUAGES
+
+
+def offline_refusal(task_name: str, language: str, explicit: bool) -> str | None:
+    """One line saying why ``mutate`` cannot run ``task_name`` and how to give a model; None if it can.
+
+    ``explicit``: the user asked for mutate (else it is the fallback because no model was configured).
+    """
+    if can_mutate(language):
+        return None
+    why = ("--model mutate" if explicit else
+           "the fallback because no model is configured: no --model, SYNTHLOOP_MODEL, API key or local Ollama")
+    return (f"{task_name} needs a model: it evolves {language!r} artifacts, and mutate ({why}) only makes blind "
+            f"edits to Python and C/CUDA code; give one with {HOW_TO_GIVE_A_MODEL}")
 
 
 @dataclass
@@ -161,7 +197,7 @@ def mutate_source(code: str, rng: random.Random, max_edits: int = 3) -> tuple[st
 
 
 class MutateSynthesizer(Synthesizer):
-    """Offline baseline: blind AST mutation of the parent, never presented as an LLM."""
+    """Offline baseline: blind mutation of the parent (Python AST, or C/CUDA tunables), never an LLM."""
 
     name = "mutate"
     kind = "baseline"
@@ -182,7 +218,10 @@ class MutateSynthesizer(Synthesizer):
         if parent is None:
             return "mutate baseline: no parent program to mutate; nothing proposed."
         fence = _fence(parent.content, parent.language)
-        if parent.language.lower() not in ("python", "py"):
+        lang = parent.language.lower()
+        if lang in C_LANGUAGES:
+            return self._answer_c(parent, rng, C_LANGUAGES[lang])
+        if lang not in PYTHON_LANGUAGES:
             return f"mutate baseline: cannot mutate {parent.language} code; parent returned unchanged.\n\n{fence}"
         try:
             new_code, notes = mutate_source(parent.content, rng, self.max_edits)
@@ -194,6 +233,18 @@ class MutateSynthesizer(Synthesizer):
         return ("mutate baseline (no LLM) changed:\n" + "\n".join(f"- {n}" for n in notes)
                 + "\n\n" + _fence(new_code, "python"))
 
+    def _answer_c(self, parent: Artifact, rng: random.Random, dialect: str) -> str:
+        """The C/CUDA variant; the fence carries the parent's own language tag, which the kernel task extracts."""
+        from synthloop.llm.mutate_c import mutate_c_source
+
+        new_code, notes = mutate_c_source(parent.content, rng, dialect, self.max_edits)
+        if not notes:
+            return ("mutate baseline: no tunable constant (#define, const, unroll, schedule chunk, loop step) and "
+                    f"no loop to unroll; parent returned unchanged.\n\n{_fence(parent.content, parent.language)}")
+        return ("mutate baseline (no LLM) changed:\n" + "\n".join(f"- {n}" for n in notes)
+                + "\n\n" + _fence(new_code, parent.language))
+
     def describe(self) -> dict[str, object]:
         return {"name": self.name, "kind": self.kind, "provider": "mutate", "priced": True,
-                "note": "offline baseline: AST mutation of constants and comparisons, no LLM"}
+                "note": "offline baseline: AST mutation of constants and comparisons (Python), tokenizer-found "
+                        "tunables (C/CUDA), no LLM"}

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from synthloop.core.types import Artifact
 from synthloop.llm.base import LLMError, LLMRequest, LLMResponse, Synthesizer
 from synthloop.llm.pricing import Pricing, default_pricing
-from synthloop.llm.retry import Failure, RetryPolicy, call_with_retries, status_failure
+from synthloop.llm.retry import Failure, RetryPolicy, call_with_retries, connection_cause, status_failure
 
 
 class ModelConfigError(ValueError):
@@ -117,6 +117,9 @@ def sdk_failure(exc: BaseException, sdk: Any) -> Failure | None:
     if isinstance(exc, sdk.APITimeoutError):
         return Failure("timeout", "the request timed out")
     if isinstance(exc, sdk.APIConnectionError):
+        reason = connection_cause(exc)  # e.g. "connection refused", from the errno at the bottom of the chain
+        if reason:
+            return Failure("connection", reason)
         cause = exc.__cause__ or exc.__context__
         detail = f" ({type(cause).__name__}: {cause})" if cause else ""
         return Failure("connection", f"connection failed or dropped{detail}")

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import os
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -113,6 +115,39 @@ def status_failure(status: int, message: str, headers: object = None) -> Failure
     if status in (401, 403):
         return Failure("auth", f"HTTP {status}: {message}")
     return Failure("bad_request", f"HTTP {status}: {message}")
+
+
+def connection_cause(exc: BaseException) -> str | None:
+    """The operating system's reason a connection failed ("connection refused"), from an SDK error's chain.
+
+    SDKs wrap the socket error three or four times ("Connection error." / "All connection attempts failed");
+    the errno at the bottom of the chain is what a user can act on. None when the chain holds no OS error.
+    """
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno is not None:
+            text = os.strerror(e.errno) if e.errno > 0 else (e.strerror or "")  # gaierror: negative errno
+            if text and not text.startswith("Unknown error"):
+                return text[:1].lower() + text[1:]
+        e = e.__cause__ or e.__context__
+    return None
+
+
+def unusable_endpoint(kind: str, message: str, where: str) -> str | None:
+    """One line saying why a synthesizer endpoint cannot be used at all, or None when the failure may pass.
+
+    Used for the *first* call of a run: an endpoint that cannot be reached or that rejects the key will not
+    get better by asking again for every candidate, so the run stops with this as its cause instead of
+    recording one failed call per generation. Server errors, rate limits and timeouts are not final.
+    """
+    if kind == "connection":
+        return f"cannot reach {where}: {message}"
+    if kind == "auth":
+        m = re.search(r"\bHTTP (\d{3})\b", message)
+        return f"the server at {where} rejected the API key ({f'HTTP {m.group(1)}' if m else message})"
+    return None
 
 
 async def call_with_retries(

@@ -36,6 +36,7 @@ from synthloop.execution.base import CaseOutcome, Executor, Limits
 from synthloop.feedback.prompt import PromptItem, proposal_messages, retry_message
 from synthloop.llm.base import LLMError, LLMRequest, LLMResponse, Synthesizer, Usage
 from synthloop.llm.extract import ExtractionError, extract_code
+from synthloop.llm.retry import unusable_endpoint
 from synthloop.loop.budget import Budget, BudgetExhausted
 from synthloop.store.db import RunDB
 
@@ -137,6 +138,14 @@ class CodeAnswer:
 CodeCheck = Callable[[str], Awaitable[tuple[str, Any]]]
 
 
+class SynthesizerUnusable(Exception):
+    """The synthesizer's endpoint cannot be used at all (unreachable, key rejected): the run cannot go on.
+
+    Not an :class:`LLMError`, so that loops which survive a failed call (``except LLMError``) let it through.
+    The message is the one-line cause shown to the user.
+    """
+
+
 class Engine:
     def __init__(
         self,
@@ -177,6 +186,10 @@ class Engine:
         #: async because it runs untrusted code in the sandbox. Same arguments as ``proposal_messages``.
         self.build_messages: MessageBuilder = proposal_messages
         self._sem: asyncio.Semaphore | None = None
+        #: stop the run (SynthesizerUnusable) when the first call of this session finds the endpoint unusable;
+        #: set by the runner. Later failures are survived: by then the endpoint has been seen to work.
+        self.fail_fast: bool = False
+        self._answered = False  # a synthesizer call of this session succeeded (stored answers do not count)
         (run_dir / "artifacts").mkdir(parents=True, exist_ok=True)
 
     # ---- helpers ------------------------------------------------------
@@ -369,12 +382,21 @@ class Engine:
             self.budget.charge(0.0, 0, 0)
             self.db.add_llm_call(generation=gen, slot=slot, attempt=attempt, request_hash=h, request=req.to_dict(),
                                  response=None, error=str(e))
+            cause = unusable_endpoint(e.kind, e.message, self._endpoint()) if self.fail_fast else None
+            if cause and not self._answered:
+                raise SynthesizerUnusable(cause) from None
             raise
+        self._answered = True
         resp.request_hash = h
         self.budget.charge(resp.cost_usd, resp.usage.input_tokens, resp.usage.output_tokens)
         self.db.add_llm_call(generation=gen, slot=slot, attempt=attempt, request_hash=h, request=req.to_dict(),
                              response=resp, error=None)
         return resp
+
+    def _endpoint(self) -> str:
+        """Where the synthesizer sends its calls, for messages: its base URL, else its provider's API."""
+        desc = self.synth.describe()
+        return str(desc.get("base_url") or f"the {desc.get('provider') or self.synth.name} API")
 
     def _request(self, messages: list[dict[str, str]]) -> LLMRequest:
         c = self.cfg.llm

@@ -3,10 +3,61 @@
 from __future__ import annotations
 
 import json
+import re
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from synthloop.store.db import RunDB
+from synthloop.store.lock import is_locked
+
+#: statuses a `synthloop resume` continues from
+RESUMABLE = ("interrupted", "stale", "failed")
+
+
+def run_status(run_dir: Path, stored: str | None) -> str:
+    """The status to show: the stored one, except that a run stored as running whose lock nobody holds is
+    ``stale`` (its process died without recording an end: kill -9, power loss). ``created`` before any start."""
+    if stored is None:
+        return "created"
+    if stored == "running" and is_locked(run_dir) is False:
+        return "stale"
+    return stored
+
+
+def _reasons(c: dict[str, Any], note: str | None) -> list[str]:
+    """Why one candidate is not valid, as short lines that repeat across candidates (for counting)."""
+    if c["status"] == "invalid" and note:  # the validator's problems, joined by "; " when there were several
+        raw = note.split("; ")
+    elif c["status"] == "failed" and note:
+        raw = [note]
+    else:  # evaluated, invalid: its kind groups candidates; a lone diagnostic is the reason itself
+        diags = c["diagnostics"]
+        kind = f"invalid in evaluation ({c['error_kind'] or 'invalid'})"
+        raw = [f"{kind}: {diags[0]}" if len(diags) == 1 else kind]
+    out = []
+    for r in raw:
+        text = str(r).split("\nstderr (tail):", 1)[0].strip()
+        if "Traceback (most recent call last)" in text:  # what was raised, not where: the traceback's last line
+            head, _, trace = text.partition("Traceback (most recent call last)")
+            last = [x.strip() for x in trace.splitlines() if x.strip()]
+            head = head.strip()
+            text = head if not last or last[-1] in head else f"{head} {last[-1]}".strip()
+        line = text.split("\n", 1)[0]
+        line = re.sub(r"^line \d+(, column \d+)?: |\[case [^\]]*\] ", "", line).strip()
+        if line:
+            out.append(line[:200])
+    return out or [str(c["error_kind"] or c["status"])]
+
+
+def rejections(cands: list[dict[str, Any]], notes: dict[int, str | None], top: int = 5) -> list[dict[str, Any]]:
+    """The most common reasons candidates were rejected, ``[{reason, count}]``, most frequent first."""
+    counts: Counter[str] = Counter()
+    for c in cands:
+        if c["valid"] or c["status"] == "proposed":
+            continue
+        counts.update(set(_reasons(c, notes.get(c["id"]))))
+    return [{"reason": r, "count": n} for r, n in counts.most_common(top)]
 
 
 def summarize(run_dir: Path, db: RunDB | None = None) -> dict[str, Any]:
@@ -17,8 +68,9 @@ def summarize(run_dir: Path, db: RunDB | None = None) -> dict[str, Any]:
         evals: dict[int, dict[str, list[Any]]] = {}
         for cid, _rep, ev in db.all_evaluations():
             evals.setdefault(cid, {}).setdefault(ev.pool, []).append(ev)
-        cands = []
+        cands, notes = [], {}
         for row in db.candidates():
+            notes[row["id"]] = row["note"]
             e = evals.get(row["id"], {})
             fb = e.get("feedback", [None])[0]
             sel = e.get("selection") or e.get("feedback") or []
@@ -49,13 +101,23 @@ def summarize(run_dir: Path, db: RunDB | None = None) -> dict[str, Any]:
                              "best_so_far": running})
         best_id, final_id = db.get_meta("best"), db.get_meta("final")
         pick = {c["id"]: c for c in cands}
+        best = pick.get(best_id)
+        if best is not None and best["selection_score"] is None:  # older runs stored an invalid champion
+            best = None
+        valid = [c for c in cands if c["selection_score"] is not None]
+        if best_id is None and valid:  # a run that has not reached its end (yet): the best so far
+            best = max(valid, key=lambda c: (c["selection_score"], -c["id"]))
         synth = db.get_meta("synthesizer", {}) or {}
         task = db.get_meta("task", {}) or {}
+        status = run_status(run_dir, db.get_meta("status"))
         return {
             "run_dir": str(run_dir), "task": task.get("name"), "objective": task.get("objective"),
             "reference": task.get("reference"), "synthesizer": synth,
-            "status": db.get_meta("status"), "stopped": db.get_meta("stopped"),
-            "best": pick.get(best_id), "final": pick.get(final_id),
+            "status": status, "error": db.get_meta("error"), "stopped": db.get_meta("stopped"),
+            "hint": f"resume with: synthloop resume {run_dir}" if status in RESUMABLE else None,
+            "best": best, "final": pick.get(final_id),
+            "valid_candidates": len(valid),
+            "rejections": rejections(cands, notes),
             "iterations": per_iter, "candidates": cands, "gate": db.get_meta("gate"),
             "totals": {**db.llm_totals(), "wall_s": db.get_meta("wall_s", 0.0), "candidates": len(cands),
                        "invalid": sum(1 for c in cands if not c["valid"] and c["status"] != "proposed"),
@@ -105,3 +167,14 @@ def plot_progress(summary: dict[str, Any], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def end_of_run(summary: dict[str, Any]) -> tuple[int, list[str]]:
+    """The exit code of the command that ran (or resumed) a run, and the lines it owes stderr.
+
+    A failed run exits 1 with its cause in one line; a completed run exits 0, even when it found no valid
+    candidate: the search ran as asked and its summary says so (with the rejection reasons).
+    """
+    if summary.get("status") == "failed":
+        return 1, [f"error: {summary.get('error') or 'the run failed'}", str(summary.get("hint") or "")]
+    return 0, []

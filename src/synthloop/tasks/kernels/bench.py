@@ -1,8 +1,10 @@
 """``synthloop bench kernels``: measured ceilings, then every seed kernel on its ladders.
 
-For each task it prints, per size, correctness, median time, the achieved rate, the fraction of the
+For each task it reports, per size, correctness, median time, the achieved rate, the fraction of the
 attainable ceiling, and the task's score (geometric mean) on the in-distribution and held-out ladders.
-One task's failure never stops the others: the error is printed and the run goes on.
+Like every ``synthloop bench``, the figures are one JSON document on stdout (for scripts and pipes); the
+readable table streams to stderr while it runs, so a long benchmark shows its progress. One task's failure
+never stops the others: the error is recorded and the run goes on.
 
 Importable without pydantic (the GPU check script runs it on machines with only numpy/numba/cupy).
 """
@@ -10,19 +12,22 @@ Importable without pydantic (the GPU check script runs it on machines with only 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 import time
 import traceback
 from typing import Any
 
+from synthloop.cli_argparse import OneLineParser
 from synthloop.tasks.kernels.catalog import TASK_NAMES, get_task
 from synthloop.tasks.kernels.ceilings import Ceilings, get_ceilings
 from synthloop.tasks.kernels.evaluate import EvalConfig, evaluate_kernel
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="synthloop bench kernels", description=__doc__.splitlines()[0])
+    ap = OneLineParser(prog="synthloop bench kernels", description="Measured ceilings, then every seed kernel on"
+                       " its ladders: the figures as JSON on stdout, a readable table on stderr as it runs.")
     ap.add_argument("--backend", choices=("cpu", "cuda"), default="cpu")
     ap.add_argument("--tasks", nargs="*", default=list(TASK_NAMES), help="subset of tasks (default: all twelve)")
     ap.add_argument("--split", choices=("in", "held", "all"), default="all")
@@ -35,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--threads", type=int, default=None, help="OpenMP threads (cpu; default: all allowed)")
     ap.add_argument("--refresh-ceilings", action="store_true", help="re-measure the machine's ceilings")
     ap.add_argument("--budget-s", type=float, default=None, help="skip tasks that would start after this")
-    ap.add_argument("--json", action="store_true", help="print one JSON document instead of the table")
+    ap.add_argument("--json", action="store_true", help="no table on stderr: only the JSON document on stdout")
     ap.add_argument("--json-out", default=None, help="also write the JSON document to this path")
     return ap
 
@@ -50,14 +55,18 @@ def _fmt_row(task: str, split: str, row: dict[str, Any]) -> str:
 
 
 def run_bench(args: argparse.Namespace, out: Any = None) -> dict[str, Any]:
-    out = out or sys.stdout
+    """Measure; the table goes to ``out`` (stderr by default: stdout carries the JSON document)."""
+    out = out or sys.stderr
     t_start = time.monotonic()
     doc: dict[str, Any] = {"backend": args.backend, "tasks": {}, "ceilings": None}
     if args.backend == "cuda":
         from synthloop.tasks.kernels.cuda_backend import gpu_available
 
+        if importlib.util.find_spec("cupy") is None:
+            doc["error"] = 'the cuda backend needs cupy, which is not installed: pip install -e ".[cuda]"'
+            return doc
         if not gpu_available():
-            doc["error"] = "no CUDA device (or cupy) available"
+            doc["error"] = "no CUDA device available (cupy is installed)"
             return doc
     ceilings: Ceilings = get_ceilings(args.backend, threads=args.threads, refresh=args.refresh_ceilings)
     doc["ceilings"] = ceilings.to_dict()
@@ -96,7 +105,7 @@ def run_bench(args: argparse.Namespace, out: Any = None) -> dict[str, Any]:
             entry["error"] = f"{type(e).__name__}: {e}"
             entry["traceback"] = traceback.format_exc(limit=5)
             if not args.json:
-                print(f"  {name:9s} ERROR {entry['error']}\n{entry['traceback']}", file=out, flush=True)
+                print(f"  {name:9s} ERROR {entry['error']} (traceback in the JSON document)", file=out, flush=True)
         entry["wall_s"] = time.monotonic() - t0
     doc["wall_s"] = time.monotonic() - t_start
     return doc
@@ -110,15 +119,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.json_out:
         with open(args.json_out, "w") as f:
             f.write(text)
-    if args.json:
-        print(text)
+    print(text)
     if "error" in doc:
-        print(f"bench kernels: {doc['error']}", file=sys.stderr)
+        print(f"error: bench kernels: {doc['error']}", file=sys.stderr)
         return 2
     ok = all(all(v.get("correct") for k, v in e.items() if k in ("in", "held")) and "error" not in e
              for e in doc["tasks"].values() if "skipped" not in e)
     if not args.json:
-        print(f"\n{'all seeds correct' if ok else 'SOME SEEDS FAILED'}; wall {doc['wall_s']:.1f} s")
+        print(f"\n{'all seeds correct' if ok else 'SOME SEEDS FAILED'}; wall {doc['wall_s']:.1f} s", file=sys.stderr)
     return 0 if ok else 1
 
 

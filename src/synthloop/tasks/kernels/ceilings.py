@@ -29,7 +29,7 @@ from typing import Any
 
 from synthloop.tasks.kernels.paths import cache_dir
 
-VERSION = 2
+VERSION = 3  # 3: the FMA-chain peak no longer spills registers on AVX2 machines
 CPU_FOOTPRINTS = (24 << 10, 192 << 10, 1536 << 10, 12 << 20, 96 << 20, 384 << 20)
 
 _CPU_BENCH = r"""
@@ -53,7 +53,20 @@ double triad(float* a, const float* b, const float* c, long n, float s, int inne
     return best;
 }
 
-typedef float v16 __attribute__((vector_size(64)));
+/* One vector register per chain: 10 chains plus m and c must fit the register file, or every FMA waits on
+   a spill. A 64-byte vector is two registers under AVX2 (16 of them): 24 live registers spilled and measured
+   6.7 instead of 86 GFLOP/s on one Zen core, which made bandwidth-bound kernels look compute-bound. */
+#if defined(__AVX512F__)
+#define VBYTES 64
+#elif defined(__AVX__)
+#define VBYTES 32
+#else
+#define VBYTES 16
+#endif
+#define LANES (VBYTES / 4)
+typedef float vreg __attribute__((vector_size(VBYTES)));
+
+int fma_lanes(void) { return LANES; }
 
 double fma_peak(long iters, int reps, float* sink, int* threads) {
     double best = 1e30;
@@ -64,17 +77,17 @@ double fma_peak(long iters, int reps, float* sink, int* threads) {
         #pragma omp parallel reduction(+:acc)
         {
             nt = omp_get_num_threads();
-            v16 m = {0}, c = {0};
-            v16 x0, x1, x2, x3, x4, x5, x6, x7, x8, x9;
-            for (int l = 0; l < 16; ++l) { m[l] = 0.999f; c[l] = 0.001f * (float)(l + 1); }
+            vreg m = {0}, c = {0};
+            vreg x0, x1, x2, x3, x4, x5, x6, x7, x8, x9;
+            for (int l = 0; l < LANES; ++l) { m[l] = 0.999f; c[l] = 0.001f * (float)(l + 1); }
             x0 = c; x1 = c * 2; x2 = c * 3; x3 = c * 4; x4 = c * 5; x5 = c * 6; x6 = c * 7; x7 = c * 8;
             x8 = c * 9; x9 = c * 10;
             for (long i = 0; i < iters; ++i) {
                 x0 = x0 * m + c; x1 = x1 * m + c; x2 = x2 * m + c; x3 = x3 * m + c; x4 = x4 * m + c;
                 x5 = x5 * m + c; x6 = x6 * m + c; x7 = x7 * m + c; x8 = x8 * m + c; x9 = x9 * m + c;
             }
-            v16 s = x0 + x1 + x2 + x3 + x4 + x5 + x6 + x7 + x8 + x9;
-            for (int l = 0; l < 16; ++l) acc += s[l];
+            vreg s = x0 + x1 + x2 + x3 + x4 + x5 + x6 + x7 + x8 + x9;
+            for (int l = 0; l < LANES; ++l) acc += s[l];
         }
         double t = omp_get_wtime() - t0;
         *sink = acc;
@@ -197,6 +210,33 @@ def get_ceilings(backend: str, *, threads: int | None = None, refresh: bool = Fa
     return c
 
 
+_RECHECKED: set[tuple[str, str]] = set()
+
+
+def recheck_ceilings(backend: str, current: Ceilings, *, threads: int | None = None) -> Ceilings | None:
+    """Measure the ceilings again after a correct kernel was timed above them; ``None`` if already done.
+
+    Cached ceilings are measured once, and a measurement taken while the machine was busy is too low: every
+    fast, honest kernel then lands above the implausibility threshold and is rejected. A ceiling is an upper
+    bound, so the new measurement is merged level by level with the cached one, keeping the higher figure,
+    and written back to the cache. A kernel that still beats the merged ceilings stays flagged. Once per
+    process and machine key, so a candidate cannot make the judge re-measure over and over.
+    """
+    tag = (backend, current.machine)
+    if tag in _RECHECKED:
+        return None
+    _RECHECKED.add(tag)
+    fresh = get_ceilings(backend, threads=threads, refresh=True)
+    old = dict(current.levels)
+    fresh.levels = [(f, max(bw, old.get(f, 0.0))) for f, bw in fresh.levels]
+    fresh.peak_flops = max(fresh.peak_flops, current.peak_flops)
+    path = _cache_path(backend, fresh.machine)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(fresh.to_dict(), indent=1))
+    os.replace(tmp, path)
+    return fresh
+
+
 def measure_cpu(threads: int) -> Ceilings:
     """Run the CPU microbenchmarks in a child with the same pinned OpenMP setup as the kernel worker."""
     from synthloop.tasks.kernels.cpu_backend import worker_env
@@ -230,9 +270,10 @@ def _measure_cpu_here() -> Ceilings:
         levels.append((fp, 12.0 * n * inner / t))
     sink = ctypes.c_float()
     nt = ctypes.c_int()
-    iters = 2_000_000
+    iters = 20_000_000
     t = lib.fma_peak(iters, 5, ctypes.byref(sink), ctypes.byref(nt))
-    peak = 2.0 * 16 * 10 * iters * nt.value / t
+    lib.fma_lanes.restype = ctypes.c_int
+    peak = 2.0 * lib.fma_lanes() * 10 * iters * nt.value / t
     return Ceilings(backend="cpu", machine="", levels=levels, peak_flops=peak, threads=nt.value,
                     device=_cpu_model(), measured_at=time.time())
 

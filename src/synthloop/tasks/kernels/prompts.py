@@ -228,8 +228,12 @@ def stagnating(history: list[Attempt], best_score: float | None) -> bool:
 
 
 def iteration_prompt(task: Any, spec: FeedbackSpec, previous: Attempt, best: Attempt, history: list[Attempt],
-                     backend: str, *, first: bool = False) -> str:
-    """The user message of one iteration: previous attempt, best (if different), history, instructions."""
+                     backend: str, *, first: bool = False, slot: int = 0, of: int = 1) -> str:
+    """The user message of one iteration: previous attempt, best (if different), history, instructions.
+
+    ``slot`` of ``of``: proposals written in parallel from the same context are numbered, so that their
+    requests differ (a seeded model, or the seeded ``mutate`` baseline, would otherwise answer them alike).
+    """
     lang = _fence(task.language)
     parts: list[str] = []
     if first:
@@ -256,6 +260,9 @@ def iteration_prompt(task: Any, spec: FeedbackSpec, previous: Attempt, best: Att
     steps = ["Fix the failure mode of your previous attempt first, if it had one."] if not first else []
     steps.append("Then make the kernel faster than the current best at every size without breaking "
                  "correctness; keep the entry-point names, argument order and types exactly.")
+    if of > 1:
+        steps.append(f"This is proposal {slot + 1} of {of} written in parallel from the same context: try an idea "
+                     "the other proposals are unlikely to try.")
     steps.append(f"Answer with a short explanation and one complete ```{lang} block.")
     parts.append("## Instructions\n" + "\n".join(f"{i + 1}. {s}" for i, s in enumerate(steps)))
     return "\n\n".join(parts)

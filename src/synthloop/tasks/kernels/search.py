@@ -110,19 +110,27 @@ class KernelLoop:
         return Attempt(c.id, c.generation, c.slot, c.artifact, c.feedback, c.note, c.origin, duel)
 
     def messages(self, previous: Candidate, best: Candidate, history: list[Candidate],
-                 first: bool) -> list[dict[str, str]]:
+                 first: bool, slot: int = 0, of: int = 1) -> list[dict[str, str]]:
         user = iteration_prompt(self.task, self.cfg.feedback, self.attempt(previous), self.attempt(best),
-                                [self.attempt(h) for h in history], self.opts.backend, first=first)
+                                [self.attempt(h) for h in history], self.opts.backend, first=first,
+                                slot=slot, of=of)
         return [{"role": "system", "content": self.system}, {"role": "user", "content": user}]
 
     async def propose(self, gen: int, slot: int, previous: Candidate, best: Candidate, history: list[Candidate],
-                      first: bool = False) -> Candidate:
+                      first: bool = False, parent: Candidate | None = None, of: int = 1) -> Candidate:
         """One candidate at (gen, slot) with retries for unusable answers. Raises BudgetExhausted only
-        before its first LLM call."""
+        before its first LLM call.
+
+        ``parent`` (default, and when it has no code: ``best``) is the kernel the child descends from: it
+        is recorded as such and handed to the synthesizer, which is how an offline baseline (``mutate``)
+        gets code to perturb; a model reads both kernels in the prompt. ``of`` proposals of one generation share a context, so the
+        prompt numbers them (identical requests would get identical answers from a seeded synthesizer).
+        """
         done = self.engine.recorded(gen, slot)
         if done is not None:
             return done
-        messages = self.messages(previous, best, history, first)
+        parent = parent if parent is not None and parent.artifact is not None else best
+        messages = self.messages(previous, best, history, first, slot, of)
         lang = self.task.language
 
         async def check(code: str) -> tuple[str, dict[str, Evaluation]]:
@@ -137,16 +145,18 @@ class KernelLoop:
                 return "", evals
             return trim_compile_error("\n".join(d.split("] ", 1)[-1] for d in fb.diagnostics)), evals
 
-        answer = await self.engine.ask_for_code(gen, slot, messages, check, retry=retry_prompt)
+        answer = await self.engine.ask_for_code(gen, slot, messages, check, parent=parent.artifact,
+                                                retry=retry_prompt)
         final = Artifact(answer.code, lang) if answer.code is not None else None
         status = "evaluated" if answer.status == "ok" else answer.status
-        return self.engine.record(gen, slot, best, final, answer.checked or {}, status=status, note=answer.error,
-                                  attempts=answer.attempts)
+        return self.engine.record(gen, slot, parent, final, answer.checked or {}, status=status,
+                                  note=answer.error, attempts=answer.attempts)
 
     async def generation(self, gen: int, n: int, previous: Candidate, best: Candidate, history: list[Candidate],
-                         first: bool = False) -> list[Candidate]:
+                         first: bool = False, parent: Candidate | None = None) -> list[Candidate]:
         """``n`` proposals of one generation (LLM calls concurrent, evaluations serialised)."""
-        tasks = [asyncio.ensure_future(self.propose(gen, s, previous, best, history, first)) for s in range(n)]
+        tasks = [asyncio.ensure_future(self.propose(gen, s, previous, best, history, first, parent, n))
+                 for s in range(n)]
         kids = []
         for t in tasks:
             try:
@@ -234,7 +244,7 @@ async def refine(loop: KernelLoop, seed: Candidate) -> Candidate:
             break
         best = loop.engine.best() or latest
         parent = best if cfg.parent == "best" else latest
-        kids = await loop.generation(gen, 1, parent, best, history, first=gen == 1)
+        kids = await loop.generation(gen, 1, parent, best, history, first=gen == 1, parent=parent)
         if not kids:
             break
         latest = kids[0]

@@ -75,6 +75,14 @@ class KernelSearchTask(Task):
         # the artifact language follows the backend option; shadow the class default on the instance
         self.__dict__["language"] = "c" if self.options.backend == "cpu" else "cuda"
 
+    def require_installed(self) -> None:
+        """The cuda backend needs cupy (the ``cuda`` extra): the CLI asks before creating a run directory,
+        so a missing cupy is one line naming the install, not a run whose every candidate fails."""
+        if self.options.backend == "cuda":
+            from synthloop.execution import require_extra
+
+            require_extra("cupy", "cuda", "--backend cuda")
+
     @property
     def spec(self) -> KernelTask:
         return get_task(self.kernel)
@@ -196,21 +204,12 @@ class KernelSearchTask(Task):
                           private={"decision": d.to_dict(),
                                    "samples": {k: [list(a), list(b)] for k, (a, b) in clean.items()}})
 
-    def judge(self, artifact: Artifact, case: Case, output: Any) -> CaseResult:
-        from synthloop.tasks.kernels.ceilings import get_ceilings
-        from synthloop.tasks.kernels.evaluate import format_result
-        from synthloop.tasks.kernels.fitness import gmean_score, size_fitness
+    def _score_sizes(self, case: Case, output: dict[str, Any], wanted: dict[str, Size], ceilings: Any
+                     ) -> CaseResult | tuple[list[dict[str, Any]], list[float | None], list[str]]:
+        """Per-size rows (fitness recomputed from the raw timings), fractions and implausibility flags; a
+        failed ``CaseResult`` when the sandbox's output is malformed."""
+        from synthloop.tasks.kernels.fitness import size_fitness
 
-        if case.params.get("mode") == DUEL:
-            return self._judge_duel(case, output)
-        if not isinstance(output, dict) or not isinstance(output.get("sizes"), list):
-            return CaseResult(case.id, ok=False, diagnostics=["malformed output from the sandbox"],
-                              error_kind="output")
-        if output.get("error_kind") in ("compile", "static_check"):
-            return CaseResult(case.id, ok=False, diagnostics=[str(output.get("fail_reason", ""))[:4000]],
-                              error_kind=str(output["error_kind"]))
-        wanted = {s["label"]: Size(s["label"], s["params"]) for s in case.params["sizes"]}
-        ceilings = get_ceilings(self.options.backend, threads=self.options.threads)
         rows: list[dict[str, Any]] = []
         fracs: list[float | None] = []
         flags: list[str] = []
@@ -232,6 +231,34 @@ class KernelSearchTask(Task):
             else:
                 fracs.append(None)
             rows.append(clean)
+        return rows, fracs, flags
+
+    def judge(self, artifact: Artifact, case: Case, output: Any) -> CaseResult:
+        from synthloop.tasks.kernels.ceilings import get_ceilings, recheck_ceilings
+        from synthloop.tasks.kernels.evaluate import format_result
+        from synthloop.tasks.kernels.fitness import gmean_score
+
+        if case.params.get("mode") == DUEL:
+            return self._judge_duel(case, output)
+        if not isinstance(output, dict) or not isinstance(output.get("sizes"), list):
+            return CaseResult(case.id, ok=False, diagnostics=["malformed output from the sandbox"],
+                              error_kind="output")
+        if output.get("error_kind") in ("compile", "static_check"):
+            return CaseResult(case.id, ok=False, diagnostics=[str(output.get("fail_reason", ""))[:4000]],
+                              error_kind=str(output["error_kind"]))
+        wanted = {s["label"]: Size(s["label"], s["params"]) for s in case.params["sizes"]}
+        ceilings = get_ceilings(self.options.backend, threads=self.options.threads)
+        scored = self._score_sizes(case, output, wanted, ceilings)
+        if isinstance(scored, CaseResult):
+            return scored
+        rows, fracs, flags = scored
+        rechecked = None
+        if flags:  # faster than the cached ceilings: they may have been measured on a busy machine
+            rechecked = recheck_ceilings(self.options.backend, ceilings, threads=self.options.threads)
+            if rechecked is not None:
+                rescored = self._score_sizes(case, output, wanted, rechecked)
+                assert not isinstance(rescored, CaseResult)  # the same output passed the shape checks above
+                rows, fracs, flags = rescored
         if set(wanted) - {r["label"] for r in rows}:
             return CaseResult(case.id, ok=False, diagnostics=["sizes missing from the output"], error_kind="output")
         score = gmean_score(fracs)
@@ -245,6 +272,8 @@ class KernelSearchTask(Task):
         if all(f is not None for f in fracs):
             metrics["worst_fraction"] = float(min(f for f in fracs if f is not None))
         private = {"sizes": rows, "flags": flags, "warnings": output.get("warnings", [])}
+        if rechecked is not None:
+            private["ceilings_remeasured"] = rechecked.summary_lines()
         bad = [r for r in rows if not r["correct"]]
         if bad:
             return CaseResult(case.id, ok=False, score=None, metrics=metrics, diagnostics=packet.splitlines(),
@@ -285,7 +314,8 @@ def _make(name: str) -> type[KernelSearchTask]:
     spec = get_task(name)
     return type(f"Kernel{name.capitalize()}", (KernelSearchTask,), {
         "kernel": name, "name": f"kernels/{name}", "__module__": __name__,
-        "description": f"Metal-Sci {name} ({spec.regime}): roofline-scored kernel search on cpu/cuda",
+        "description": f"{name} ({spec.regime}) of the Metal-Sci suite (arXiv 2605.09708): roofline-scored kernel"
+                       " search on cpu/cuda",
     })
 
 

@@ -371,8 +371,8 @@ class SafetyTask(Task):
 def _task_class(env_id: str, class_name: str) -> type[SafetyTask]:
     env_cls = ENVIRONMENTS[env_id]
     family = "text scenario" if env_cls.family == "text" else "gridworld"
-    doc = (f"EPO-Safe on the '{env_id}' {family}: a behavioural specification learned from 1-bit danger "
-           "signals (R visible, R* hidden).")
+    doc = (f"EPO-Safe (arXiv 2604.23210) on the '{env_id}' {family}: a behavioural specification learned from "
+           "1-bit danger signals (R visible, R* hidden).")
     return type(class_name, (SafetyTask,), {"env_id": env_id, "name": f"safety/{env_id}", "description": doc,
                                             "__doc__": doc, "__module__": __name__})
 

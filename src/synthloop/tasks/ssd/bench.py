@@ -6,8 +6,12 @@ per-agent ``policy(state, i)`` path that user policies take), for
 Gathering-large and Cleanup; and the wall time of a 5-seed self-play BFS
 evaluation of Gathering-large through :func:`evaluate_policy`, warm (this
 process) and cold (a fresh interpreter, including imports and the worker
-pool). Ratios are against the reference engine figures of spec §8.1 / the
-issue, measured on a 2-vCPU machine.
+pool). Ratios are against the figures of the reference engine (the code of
+arXiv 2603.19453, "Cooperation and Exploitation in LLM Policy Synthesis for
+Sequential Social Dilemmas"), measured on a 2-vCPU machine.
+
+The figures are one JSON object on stdout; what is being measured is named on
+stderr as it starts, so a long benchmark shows its progress.
 """
 
 from __future__ import annotations
@@ -16,10 +20,12 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from synthloop.cli_argparse import OneLineParser
 from synthloop.tasks.ssd.actions import STAND
 from synthloop.tasks.ssd.config import GameConfig
 from synthloop.tasks.ssd.engine import SSDEngine
@@ -75,17 +81,24 @@ def _cold_eval_seconds() -> float:
     return float(out.stdout.strip().splitlines()[-1]) if out.stdout.strip() else total
 
 
-def run_benchmark(steps: int = 5000, cold: bool = True) -> dict[str, Any]:
-    """Run all measurements and return a JSON-ready dict."""
+def run_benchmark(steps: int = 5000, cold: bool = True,
+                  progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run all measurements and return a JSON-ready dict; ``progress`` hears each one's name as it starts."""
+    say = progress or (lambda line: None)
     res: dict[str, Any] = {"steps_per_measurement": steps, "agents": 10, "observations": False}
-    rates = {
-        "gathering_stand": _stand_rate("gathering", steps),
-        "cleanup_stand": _stand_rate("cleanup", steps),
-        "gathering_bfs": _policy_rate("gathering", bfs_policy, 1000),
-        "cleanup_bfs": _policy_rate("cleanup", bfs_policy, 1000),
-        "gathering_bfs_generic_api": _policy_rate("gathering", _generic_bfs, 1000),
-        "cleanup_bfs_generic_api": _policy_rate("cleanup", _generic_bfs, 1000),
+    plan: dict[str, Callable[[], float]] = {
+        "gathering_stand": lambda: _stand_rate("gathering", steps),
+        "cleanup_stand": lambda: _stand_rate("cleanup", steps),
+        "gathering_bfs": lambda: _policy_rate("gathering", bfs_policy, 1000),
+        "cleanup_bfs": lambda: _policy_rate("cleanup", bfs_policy, 1000),
+        "gathering_bfs_generic_api": lambda: _policy_rate("gathering", _generic_bfs, 1000),
+        "cleanup_bfs_generic_api": lambda: _policy_rate("cleanup", _generic_bfs, 1000),
     }
+    total = len(plan) + 1 + int(cold)
+    rates: dict[str, float] = {}
+    for i, (key, measure) in enumerate(plan.items(), 1):
+        say(f"[{i}/{total}] steps/s: {key}")
+        rates[key] = measure()
     res["env_steps_per_s"] = {k: round(v, 1) for k, v in rates.items()}
     ratios: dict[str, float] = {}
     for key, rate in rates.items():
@@ -94,12 +107,14 @@ def run_benchmark(steps: int = 5000, cold: bool = True) -> dict[str, Any]:
             for mode, ref in base.items():
                 ratios[f"{key}_vs_ref_{mode}"] = round(rate / ref, 1)
     res["speedup_vs_reference"] = ratios
+    say(f"[{len(plan) + 1}/{total}] 5-seed BFS evaluation of Gathering-large, warm")
     evaluate_policy("gathering", "builtin:bfs", seeds=[0], steps=10, workers=1)  # warm
     t0 = time.perf_counter()
     evaluate_policy("gathering", "builtin:bfs", seeds=[0, 1, 2, 3, 4])
     warm = time.perf_counter() - t0
     res["eval_5seed_bfs_gathering_large_s"] = {"warm": round(warm, 3)}
     if cold:
+        say(f"[{total}/{total}] the same in a fresh interpreter (cold)")
         res["eval_5seed_bfs_gathering_large_s"]["cold_fresh_interpreter"] = round(_cold_eval_seconds(), 3)
     res["reference"] = REFERENCE
     res["targets"] = TARGETS
@@ -114,7 +129,16 @@ def run_benchmark(steps: int = 5000, cold: bool = True) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    print(json.dumps(run_benchmark(), indent=2))
+    """``synthloop bench ssd``: the figures as one JSON object on stdout, progress on stderr."""
+    ap = OneLineParser(prog="synthloop bench ssd", description="Simulator and evaluation throughput of the social"
+                       " dilemmas (steps/s, 5-seed evaluation time): JSON on stdout, progress on stderr.")
+    ap.add_argument("--steps", type=int, default=5000, help="steps per STAND measurement (default 5000)")
+    ap.add_argument("--no-cold", dest="cold", action="store_false",
+                    help="skip the fresh-interpreter evaluation (the slowest part)")
+    ap.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    a = ap.parse_args(argv)
+    say = None if a.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    print(json.dumps(run_benchmark(steps=a.steps, cold=a.cold, progress=say), indent=2))
     return 0
 
 

@@ -1,10 +1,12 @@
-"""Command line for the social-dilemma games (mounted as ``synthloop ssd``).
+"""Command line for the social-dilemma games (``synthloop ssd ...``).
 
 Commands: ``eval``, ``render``, ``train-q``, ``bench`` and ``gepa`` (the GEPA
 prompt-optimisation baseline, :mod:`.gepa_baseline`). Bad input prints
 one line naming the problem and the valid choices on stderr and exits with
-code 2, without a traceback. ``cli_eval(argv)`` etc. run a command from an
-argument list and return its exit code, for forwarding from the main CLI.
+code 2, without a traceback. ``invoke(command, argv)`` (and ``cli_eval(argv)``
+etc.) run a command from an argument list and return its exit code: the main
+CLI registers light forwarders (synthloop.cli_forward) that import this module,
+and with it the numba engine, only when a command runs.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ import typer
 from synthloop.tasks.ssd.evaluate import PROTOCOLS, SSDInputError, evaluate_policy, parse_seeds
 from synthloop.tasks.ssd.rules import RULE_NAMES
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Sequential social dilemmas: Gathering and Cleanup.")
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Sequential social dilemmas: Gathering and Cleanup.")
 
 
 def _fail(msg: str) -> None:
@@ -90,16 +93,16 @@ def eval_cmd(
 
 @app.command("render")
 def render_cmd(
-    game: str = typer.Argument(..., help="gathering or cleanup"),
-    policy: str = typer.Option("builtin:bfs", "--policy"),
-    seed: int = typer.Option(0, "--seed"),
+    game: str = typer.Argument(..., help="gathering or cleanup (ssd/ prefix accepted)"),
+    policy: str = typer.Option("builtin:bfs", "--policy", help="builtin:<name>, qtable:<path> or path/to/policy.py"),
+    seed: int = typer.Option(0, "--seed", help="episode seed"),
     out: str = typer.Option("episode.gif", "--out", help="GIF path"),
     frames_dir: str | None = typer.Option(None, "--frames-dir", help="also write PNG frames here"),
-    steps: int = typer.Option(200, "--steps"),
-    agents: int = typer.Option(10, "--agents"),
-    map_name: str | None = typer.Option(None, "--map"),
-    rules: str = typer.Option("reference", "--rules"),
-    protocol: str = typer.Option("self-play", "--protocol"),
+    steps: int = typer.Option(200, "--steps", help="episode length"),
+    agents: int = typer.Option(10, "--agents", help="number of agents"),
+    map_name: str | None = typer.Option(None, "--map", help="gathering: large|default|small; cleanup: standard|small"),
+    rules: str = typer.Option("reference", "--rules", help=f"one of {', '.join(RULE_NAMES)} (combine with +)"),
+    protocol: str = typer.Option("self-play", "--protocol", help=f"one of {', '.join(PROTOCOLS)}"),
     cell_size: int = typer.Option(12, "--cell-size", help="pixels per grid cell"),
 ) -> None:
     """Write an animated GIF of one episode (god's-eye view, beams visible)."""
@@ -134,8 +137,9 @@ def train_q_cmd(
     rules: str = typer.Option("reference", "--rules"),
     quiet: bool = typer.Option(False, "--quiet"),
 ) -> None:
-    """Train the shared tabular Q-learner (spec §5.2) and save the table;
-    evaluate it later with ``eval --policy qtable:PATH``."""
+    """Train the shared tabular Q-learner with cooperative reward shaping and save the table.
+
+    The baseline of arXiv 2603.19453; evaluate the table later with `eval --policy qtable:PATH`."""
     from synthloop.tasks.ssd.config import GameConfig
     from synthloop.tasks.ssd.qlearning import train
     from synthloop.tasks.ssd.rules import get_rules
@@ -162,7 +166,8 @@ def bench_cmd(
     """Throughput benchmark; prints one JSON object."""
     from synthloop.tasks.ssd.bench import run_benchmark
 
-    typer.echo(json.dumps(run_benchmark(steps=steps, cold=cold), indent=2))
+    typer.echo(json.dumps(run_benchmark(steps=steps, cold=cold, progress=lambda line: typer.echo(line, err=True)),
+                          indent=2))
 
 
 @app.command("gepa")
@@ -203,8 +208,9 @@ def gepa_cmd(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no per-iteration lines"),
     as_json: bool = typer.Option(False, "--json", help="print the result JSON"),
 ) -> None:
-    """GEPA baseline (spec §5.3): optimise only the system prompt with the `gepa` package, same model,
-    budget and seed pools as `synthloop run ssd/<game>`; held-out seeds scored once at the end."""
+    """GEPA baseline: optimise only the system prompt with the `gepa` package (docs/gepa_baseline.md).
+
+    Same model, budget and seed pools as `synthloop run ssd/<game>`; held-out seeds scored once at the end."""
     from synthloop.config import ConfigError, build_config
     from synthloop.tasks.ssd.config import normalise_game
     from synthloop.tasks.ssd.gepa_baseline import GEPASettings, execute_gepa, prepare_gepa, summary_line
@@ -222,6 +228,13 @@ def gepa_cmd(
             "call_budget_s": call_budget_s, "feedback_seeds": _seeds(feedback_seeds),
             "selection_seeds": _seeds(selection_seeds), "heldout_seeds": _seeds(heldout_seeds)}.items()
             if v is not None}
+        try:
+            settings = GEPASettings(budget=budget, minibatch=minibatch, candidate_selection=selection,
+                                    failure_score=failure_score, seed=gepa_seed)
+        except ValidationError as e:
+            err = e.errors()[0]
+            where = ".".join(str(x) for x in err["loc"]).replace("_", "-")
+            raise ConfigError(f"bad --{where}: {err['msg']}") from None
         chosen, line = resolve_model(model)
         if model is None:
             typer.echo(line, err=True)
@@ -235,13 +248,6 @@ def gepa_cmd(
             "search": {"retries": retries} if retries is not None else {},
             "out": run_dir,
         }
-        try:
-            settings = GEPASettings(budget=budget, minibatch=minibatch, candidate_selection=selection,
-                                    failure_score=failure_score, seed=gepa_seed)
-        except ValidationError as e:
-            err = e.errors()[0]
-            where = ".".join(str(x) for x in err["loc"]).replace("_", "-")
-            raise ConfigError(f"bad --{where}: {err['msg']}") from None
         return prepare_gepa(build_config(data), settings)
 
     path = _guard(prepare)
@@ -256,38 +262,39 @@ def gepa_cmd(
         raise typer.Exit(1)
 
 
-def _invoke(command: str, argv: list[str]) -> int:
-    try:
-        app(args=[command, *argv], prog_name=f"synthloop ssd {command}", standalone_mode=True)
-    except SystemExit as exc:
-        code = exc.code
-        return code if isinstance(code, int) else (0 if code is None else 1)
-    return 0
+def invoke(command: str, argv: list[str], prog: str = "synthloop ssd") -> int:
+    """Run ``synthloop ssd COMMAND ARGV`` and return its exit code (help 0, usage or input error 2, one line)."""
+    from synthloop.cli_exit import invoke as invoke_app
+
+    return invoke_app(app, [command, *argv], prog)
 
 
 def cli_eval(argv: list[str]) -> int:
     """``synthloop eval ssd/<game> ...`` forwards here; returns the exit code."""
-    return _invoke("eval", argv)
+    return invoke("eval", argv)
 
 
 def cli_render(argv: list[str]) -> int:
-    return _invoke("render", argv)
+    """``synthloop render ssd/<game> ...`` forwards here; returns the exit code."""
+    return invoke("render", argv)
 
 
 def cli_train_q(argv: list[str]) -> int:
-    return _invoke("train-q", argv)
+    return invoke("train-q", argv)
 
 
 def cli_bench(argv: list[str]) -> int:
-    return _invoke("bench", argv)
+    return invoke("bench", argv)
 
 
 def cli_gepa(argv: list[str]) -> int:
-    return _invoke("gepa", argv)
+    return invoke("gepa", argv)
 
 
 def main() -> None:  # pragma: no cover - manual entry point
-    sys.exit(_invoke(sys.argv[1], sys.argv[2:]) if len(sys.argv) > 1 else _invoke("--help", []))
+    from synthloop.cli import main as cli_main
+
+    cli_main(["ssd", *sys.argv[1:]])
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -76,12 +76,18 @@ def _gif(cfg: dict[str, Any], actions_b64: str, seed: int, max_steps: int = 200)
 
 
 def report(run_dir: str | Path, out_dir: str | Path | None = None) -> list[Path]:
-    """Write ``report.html`` for an ssd run into ``out_dir`` (default: the run directory)."""
+    """Write ``report.html`` for an ssd run into ``out_dir`` (default: the run directory).
+
+    A sweep directory (``synthloop sweep`` of ``ssd/*`` cells) gets the sweep's report instead:
+    see :func:`report_sweep`.
+    """
     from synthloop.report.summary import summarize
     from synthloop.store.db import RunDB
 
     run_dir = Path(run_dir)
     out = Path(out_dir) if out_dir else run_dir
+    if not (run_dir / "run.sqlite").is_file():
+        return report_sweep(run_dir, out)
     out.mkdir(parents=True, exist_ok=True)
     cfg = yaml.safe_load((run_dir / "config.yaml").read_text())["config"]
     summary = summarize(run_dir)
@@ -158,3 +164,72 @@ def report(run_dir: str | Path, out_dir: str | Path | None = None) -> list[Path]
                     f"{html.escape(json.dumps({'best': best and best['id'], 'gate': gate.get('status')}))}"
                     f"</script></body></html>")
     return [path]
+
+
+def sweep_cells(root: Path) -> list[Path]:
+    """The ``ssd/*`` run directories of a sweep: the cells its index lists (found by name under ``root``, so a
+    sweep that was moved still reports), else every run directory below ``root``."""
+    dirs: list[Path] = []
+    index = root / "sweep.json"
+    if index.is_file():
+        for cell in json.loads(index.read_text()).get("cells") or []:
+            d = root / Path(str(cell.get("run_dir", ""))).name
+            if (d / "run.sqlite").is_file() and d not in dirs:
+                dirs.append(d)
+    if not dirs:
+        dirs = sorted(p.parent for p in root.rglob("run.sqlite"))
+    ssd = []
+    for d in dirs:
+        cfg_p = d / "config.yaml"
+        if cfg_p.is_file() and str((yaml.safe_load(cfg_p.read_text()) or {}).get("config", {}).get("task", "")
+                                   ).startswith("ssd/"):
+            ssd.append(d)
+    return ssd
+
+
+def report_sweep(root: str | Path, out_dir: str | Path | None = None) -> list[Path]:
+    """The report of a sweep of ``ssd/*`` runs, written into ``out_dir`` (default: the sweep directory).
+
+    Each cell's own report (``<cell>/report.html``), the paper-style table over the cells with the engine's
+    baselines (``sweep_table.txt`` and ``.csv``, as ``synthloop table`` prints it) and ``index.html`` linking
+    them, with each cell's status and best selection score. A cell whose report fails is listed with its
+    error instead of losing the others. Returns the files written; none when the directory holds no ssd run.
+    """
+    from synthloop.report.summary import summarize
+    from synthloop.tasks.ssd.table import table
+
+    root = Path(root)
+    out = Path(out_dir) if out_dir else root
+    cells = sweep_cells(root)
+    if not cells:
+        return []
+    out.mkdir(parents=True, exist_ok=True)
+    paths: list[Path] = []
+    rows = []
+    for d in cells:
+        s = summarize(d)
+        best = (s.get("best") or {}).get("selection_score")
+        try:
+            page = report(d, out / d.name)[0]
+            paths.append(page)
+            link = f"<a href='{html.escape(page.relative_to(out).as_posix())}'>report</a>"
+        except Exception as e:  # noqa: BLE001 - one broken cell must not lose the sweep's report
+            link = html.escape(f"report failed: {type(e).__name__}: {e}")
+        rows.append(f"<tr><td>{html.escape(d.name)}</td><td>{html.escape(str(s['status']))}</td>"
+                    f"<td>{html.escape('-' if best is None else f'{best:.4g}')}</td><td>{link}</td></tr>")
+    buf = io.StringIO()
+    csv_path = out / "sweep_table.csv"
+    table(cells, csv_path, baselines=True, out=buf)
+    txt_path = out / "sweep_table.txt"
+    txt_path.write_text(buf.getvalue())
+    index = out / "index.html"
+    index.write_text(
+        f"<!doctype html><html><head><meta charset='utf-8'><title>sweep {html.escape(root.name)}</title>"
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
+        "padding:3px 6px;font-size:12px}pre{font-size:11px}</style></head><body>"
+        f"<h1>Sweep {html.escape(str(root))}</h1><p>{len(cells)} social-dilemma runs.</p>"
+        "<table><tr><th>cell</th><th>status</th><th>best (selection)</th><th>report</th></tr>"
+        + "".join(rows) + "</table><h2>Paper-style table</h2>"
+        f"<pre>{html.escape(buf.getvalue())}</pre><p><a href='{csv_path.name}'>{csv_path.name}</a></p>"
+        "</body></html>")
+    return [index, txt_path, csv_path, *paths]

@@ -235,10 +235,12 @@ class SSDSynthesisTask(Task):
 class GatheringSynthesis(SSDSynthesisTask):
     name = "ssd/gathering"
     game = "gathering"
-    description = "Write a Python policy for the Gathering social dilemma (N agents, self-play; spec §4)."
+    description = ("Write a Python policy for the Gathering social dilemma (N agents, self-play; as in "
+                   "arXiv 2603.19453).")
 
 
 class CleanupSynthesis(SSDSynthesisTask):
     name = "ssd/cleanup"
     game = "cleanup"
-    description = "Write a Python policy for the Cleanup social dilemma (N agents, self-play; spec §4)."
+    description = ("Write a Python policy for the Cleanup social dilemma (N agents, self-play; as in "
+                   "arXiv 2603.19453).")

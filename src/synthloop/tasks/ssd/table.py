@@ -1,4 +1,4 @@
-"""The paper-style table (spec §7.1-7.2) from finished ``ssd/*`` runs, plus the engine's baselines.
+"""The paper-style table (as in arXiv 2603.19453) from finished ``ssd/*`` runs, plus the engine's baselines.
 
 One row per cell (game × feedback × model) and role (``final``: the last
 iteration, the paper's policy; ``best``: best-so-far on the selection pool,
@@ -17,7 +17,6 @@ prompt's policy, measured on the same pools as the LLM rows.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import math
 import statistics
@@ -161,7 +160,9 @@ def _print(rows: list[dict[str, Any]], out: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="synthloop table", description=__doc__.split("\n")[0])
+    from synthloop.cli_argparse import OneLineParser
+
+    ap = OneLineParser(prog="synthloop table", description=__doc__.split("\n")[0])
     ap.add_argument("runs", nargs="+", help="run directories (or sweep directories holding them)")
     ap.add_argument("--csv", default=None, help="also write the table as CSV")
     ap.add_argument("--no-baselines", action="store_true")
@@ -171,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         p = Path(r)
         dirs += [p] if (p / "run.sqlite").is_file() else sorted(x.parent for x in p.rglob("run.sqlite"))
     if not dirs:
-        print("no run directories found", file=sys.stderr)
+        print(f"error: no run directories found in {', '.join(a.runs)}", file=sys.stderr)
         return 2
     table(dirs, a.csv, baselines=not a.no_baselines)
     return 0
