@@ -66,23 +66,33 @@ def tasks_cmd(task: str | None = typer.Argument(None, help="a task: print its de
 
 
 # ---------------------------------------------------------------- run
-def _progress_printer(total: int, quiet: bool):
+def _progress_printer(total: int, quiet: bool, run_dir: Path | None = None):
+    """A progress bar on stderr. Its cost column says what the run's synthesizer costs: ``$0.0123``, ``unpriced``
+    (no price at the endpoint the run uses), or ``baseline: mutate`` (no model, no tokens, no cost)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     if quiet:
         return None, (lambda info: None)
+    from synthloop.report.labels import run_cost_kind
+
+    baseline, priced = run_cost_kind(run_dir)
+    spend = [TextColumn("{task.fields[cost]}")] if baseline else [
+        TextColumn("tokens {task.fields[tokens]}"), TextColumn("{task.fields[cost]}")]
     prog = Progress(
         TextColumn("[bold]gen {task.fields[gen]}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-        TextColumn("best {task.fields[best]}"), TextColumn("tokens {task.fields[tokens]}"),
-        TextColumn("${task.fields[cost]}"), TimeElapsedColumn(), TimeRemainingColumn(), console=err,
+        TextColumn("best {task.fields[best]}"), *spend, TimeElapsedColumn(), TimeRemainingColumn(), console=err,
         transient=False,
     )
-    tid = prog.add_task("run", total=total, gen=0, best="-", tokens=0, cost="0.0000")
+
+    def cost(usd: float) -> str:
+        return baseline or (f"${usd:.4f}" if priced else "unpriced")
+
+    tid = prog.add_task("run", total=total, gen=0, best="-", tokens=0, cost=cost(0.0))
 
     def update(info: dict[str, Any]) -> None:
         best = info.get("best")
         prog.update(tid, advance=1, gen=info["generation"], best=f"{best:.6g}" if best is not None else "-",
-                    tokens=info["tokens"], cost=f"{info['cost_usd']:.4f}")
+                    tokens=info["tokens"], cost=cost(info["cost_usd"]))
 
     return prog, update
 
@@ -90,7 +100,7 @@ def _progress_printer(total: int, quiet: bool):
 def _run_and_report(run_dir: Path, total: int, quiet: bool, as_json: bool, iterations: int | None = None) -> None:
     from synthloop.runner import execute_run
 
-    prog, update = _progress_printer(total, quiet)
+    prog, update = _progress_printer(total, quiet, run_dir)
     if prog is not None:
         prog.start()
     try:
@@ -199,17 +209,14 @@ def run_cmd(
     cfg = build_config(data)
     preflight(make_task(cfg.task, cfg.task_options), cfg.execution.executor)  # fails here, before any work
     if cfg.llm.model:  # validate the model string early; no client is built here (keys stay off this heap)
-        from synthloop.llm.factory import parse_model
+        from synthloop.llm.factory import missing_key
 
-        provider, _ = parse_model(cfg.llm.model)
-        key = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}.get(provider)
-        import os
-
-        if key and not cfg.llm.base_url and not os.environ.get(key):
-            _fail(f"{cfg.llm.model} needs {key} in the environment (or --base-url for a compatible server)")
+        needs = missing_key(cfg.llm.model, cfg.llm.base_url)  # OPENAI_BASE_URL / ANTHROPIC_BASE_URL count too
+        if needs:
+            _fail(needs)
         if cfg.llm.model.startswith("replay:") and not (Path(cfg.llm.model[7:]) / "run.sqlite").is_file():
             _fail(f"replay run {cfg.llm.model[7:]!r} has no run.sqlite; replay needs a recorded run directory")
-    run_dir = prepare_run(cfg, announce=lambda line: err.print(line))
+    run_dir = prepare_run(cfg, announce=lambda line: err.print(line, markup=False, highlight=False, soft_wrap=True))
     err.print(f"run directory: {run_dir}")
     _run_and_report(run_dir, cfg.search.iterations + 1, quiet, as_json)
 
@@ -247,9 +254,10 @@ def _print_summary(s: dict[str, Any]) -> None:
     from rich.markup import escape
     from rich.table import Table
 
+    from synthloop.report.labels import synthesizer_label, totals_line, unpriced_note
+
     synth = s.get("synthesizer") or {}
-    kind = synth.get("kind")
-    label = f"{synth.get('name')} ({'offline baseline, no LLM' if kind == 'baseline' else kind})"
+    label = escape(synthesizer_label(synth))  # "baseline: mutate (offline, no LLM)", "openai/m (LLM at URL)"
     out.print(f"[bold]{s['task']}[/bold]  run {s['run_dir']}  synthesizer {label}  status {s['status']}",
               soft_wrap=True)
     if s.get("stopped"):
@@ -299,9 +307,10 @@ def _print_summary(s: dict[str, Any]) -> None:
     elif g:
         out.print(f"held-out gate: {g.get('status')}")
     tot = s["totals"]
-    out.print(f"LLM calls {tot['calls']} ({tot['errors']} failed), tokens in {tot['input_tokens']} out "
-              f"{tot['output_tokens']}, cost ${tot['cost_usd']:.4f}, wall {tot['wall_s']:.1f} s, "
-              f"candidates {tot['candidates']} ({tot['invalid']} invalid)")
+    out.print(escape(totals_line(tot, synth)), soft_wrap=True)  # proposals of a baseline, or LLM calls and cost
+    note = unpriced_note(synth)  # why "unpriced", and how to give a price
+    if note:
+        out.print(escape(note), soft_wrap=True)
     if tot.get("unevaluated"):
         out.print(f"{tot['unevaluated']} candidate(s) stored but not evaluated (in flight when the run stopped); "
                   "`synthloop resume` evaluates them")
@@ -346,7 +355,8 @@ def sweep_cmd(
         if not sep or not v:
             _fail(f"--grid expects key=v1,v2, got {g!r}")
         grid[k] = [yaml.safe_load(x) for x in v.split(",")]
-    index = run_sweep(configs, out_dir, repeats, sets, grid, announce=lambda m: err.print(m, markup=False))
+    index = run_sweep(configs, out_dir, repeats, sets, grid,  # one line per message, never wrapped
+                      announce=lambda m: err.print(m, markup=False, highlight=False, soft_wrap=True))
     out.print(str(index))
 
 

@@ -158,8 +158,9 @@ def _start(cfg: RunConfig, task: Any, synth: Any, executor: Any, db: RunDB, run_
     desc = synth.describe()
     db.set_meta("synthesizer", desc)
     if desc.get("priced") is False and cfg.budget.max_cost_usd is not None:
-        db.event("warning", message=f"no price known for {synth.name}: its cost counts as $0 against --max-cost-usd")
-        print(f"warning: no price known for {synth.name}; --max-cost-usd cannot limit it "
+        why = desc.get("unpriced_reason") or f"no price known for {synth.name}"
+        db.event("warning", message=f"{why}: its cost counts as $0 against --max-cost-usd")
+        print(f"warning: {why}; --max-cost-usd cannot limit it "
               "(add it to a price table: --set llm.pricing=FILE.yaml)", file=sys.stderr)
     db.set_meta("task", task.describe())
     engine = Engine(cfg, task, synth, executor, db, run_dir, progress)

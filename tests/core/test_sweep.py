@@ -37,3 +37,42 @@ def test_sweep_runs_repeats_and_resumes(tmp_path):
     said: list[str] = []
     run_sweep([p], tmp_path / "out", repeats=2, announce=said.append)
     assert all("already completed" in m for m in said)
+
+
+def test_cli_sweep_says_the_offline_notice_once_and_one_score_line_per_cell(tmp_path, cli_env):
+    """Three mutate cells: the "model: mutate" notice once, then one line per cell as it finishes, with its name,
+    repeat, best score, proposals by the baseline (never "LLM calls") and run directory; sweep.json agrees."""
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("task: examples/constant\ngrid:\n  search.iterations: [1, 2, 3]\n")
+    out = tmp_path / "sw"
+    r = subprocess.run([sys.executable, "-m", "synthloop.cli", "sweep", str(cfg), "--out", str(out)], env=cli_env,
+                       cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    lines = r.stderr.splitlines()
+    assert sum(ln.startswith("model: mutate") for ln in lines) == 1, r.stderr
+    cell_lines = [ln for ln in lines if ln.startswith("[")]
+    index = json.loads((out / "sweep.json").read_text())
+    assert len(cell_lines) == len(index["cells"]) == 3
+    for line, cell in zip(cell_lines, index["cells"]):
+        n = int(cell["name"].rsplit("=", 1)[1])
+        assert line.startswith(f"[{cell['name']} r0] best {cell['best']:.6g} value · ")
+        assert f"proposals {n} by baseline: mutate (no LLM)" in line and line.endswith(f"· completed · {cell['run_dir']}")
+        assert cell["proposals"] == n and cell["baseline"] is True and cell["synthesizer"].startswith("baseline: mutate")
+    assert "LLM calls" not in r.stderr and "$0.0000" not in r.stderr
+
+
+def test_a_failed_cell_says_why_in_its_line_and_the_sweep_goes_on(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-sent")
+    p = tmp_path / "f.yaml"
+    p.write_text("task: examples/constant\nsearch: {iterations: 1}\nllm: {max_attempts: 1}\ngrid:\n"
+                 "  llm.model: ['openai/x', mutate]\n  llm.base_url: ['http://127.0.0.1:1/v1']\n")
+    said: list[str] = []
+    index = json.loads(run_sweep([p], tmp_path / "out", announce=said.append).read_text())
+    assert [c["status"] for c in index["cells"]] == ["failed", "completed"]
+    failed, done = [m for m in said if m.startswith("[")]
+    assert "failed: cannot reach http://127.0.0.1:1/v1: connection refused" in failed
+    assert "LLM calls 1 (1 failed)" in failed and index["cells"][0]["error"] in failed
+    assert "best " in done and "baseline: mutate" in done

@@ -9,6 +9,7 @@ import pytest
 
 from synthloop.llm.anthropic_provider import AnthropicSynthesizer
 from synthloop.llm.base import LLMError, LLMRequest
+from synthloop.llm.pricing import Pricing
 from synthloop.llm.retry import RetryPolicy
 from synthloop.testing import FakeAnthropicServer, FakeReply
 
@@ -23,8 +24,9 @@ def req(**kw) -> LLMRequest:
     return LLMRequest(**base)
 
 
-def call(srv: FakeAnthropicServer, r: LLMRequest, model: str = "claude-sonnet-4-6", policy: RetryPolicy = FAST):
-    s = AnthropicSynthesizer(model, base_url=srv.base_url, api_key=KEY, policy=policy)
+def call(srv: FakeAnthropicServer, r: LLMRequest, model: str = "claude-sonnet-4-6", policy: RetryPolicy = FAST,
+         pricing: Pricing | None = None):
+    s = AnthropicSynthesizer(model, base_url=srv.base_url, api_key=KEY, policy=policy, pricing=pricing)
 
     async def go():
         try:
@@ -50,7 +52,9 @@ def test_thinking_text_separated_from_answer() -> None:
     reply = FakeReply.answer("final answer", reasoning="step 1, step 2",
                              usage={"input_tokens": 2000, "output_tokens": 1000, "cached_input_tokens": 1000})
     with FakeAnthropicServer([reply]) as srv:
-        r = call(srv, req(temperature=0.7, thinking_budget=2048, max_tokens=1000))
+        # the fake server is not Anthropic's own endpoint, where only the user's own prices apply: the list price
+        listed = Pricing(extra={"claude-sonnet-4-6": Pricing().table["claude-sonnet-4-6"]})
+        r = call(srv, req(temperature=0.7, thinking_budget=2048, max_tokens=1000), pricing=listed)
         body = srv.bodies[0]
     assert r.text == "final answer" and r.reasoning == "step 1, step 2"
     assert body["thinking"] == {"type": "enabled", "budget_tokens": 2048}

@@ -41,8 +41,11 @@ def test_scripted_answer_settings_and_usage() -> None:
     reply = FakeReply.answer("```python\nx = 1\n```", reasoning="let me think",
                              usage={"input_tokens": 1000, "output_tokens": 500, "reasoning_tokens": 200,
                                     "cached_input_tokens": 400})
+    # the fake server is not OpenAI's own endpoint, where only the user's own prices apply: give the list price
+    listed = Pricing(extra={"gpt-4.1-mini": Pricing().table["gpt-4.1-mini"]})
     with FakeOpenAIServer([reply]) as srv:
-        r = call(synth(srv), req(temperature=0.3, max_tokens=777, seed=7, reasoning_effort="low"))
+        s = OpenAISynthesizer("gpt-4.1-mini", base_url=srv.base_url, api_key=KEY, policy=FAST, pricing=listed)
+        r = call(s, req(temperature=0.3, max_tokens=777, seed=7, reasoning_effort="low"))
     assert r.text == "```python\nx = 1\n```"
     assert r.reasoning == "let me think"
     assert (r.provider, r.kind, r.attempts, r.model) == ("openai", "llm", 1, "gpt-4.1-mini")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from synthloop.llm.base import LLMError, Usage
-from synthloop.llm.pricing import Pricing, PricingError, cost_usd, default_pricing
+from synthloop.llm.pricing import Price, Pricing, PricingError, cost_usd, default_pricing
 from synthloop.llm.retry import Failure, RetryPolicy, call_with_retries, parse_retry_after
 
 
@@ -137,3 +137,13 @@ def test_each_attempt_has_a_hard_deadline(monkeypatch, deadline) -> None:
     with pytest.raises(LLMError) as ei:
         asyncio.run(call_with_retries(hangs, RetryPolicy(max_attempts=1), timeout_s=0.05))
     assert ei.value.kind == "timeout" and "0.05 s" in ei.value.message
+
+
+def test_the_users_own_entries_are_kept_apart_from_the_list_prices(tmp_path: Path) -> None:
+    """Off the provider's endpoint only the user's entries count (lookup(defaults=False)), prefixes included."""
+    f = tmp_path / "p.yaml"
+    f.write_text("models:\n  qwen2.5: {input: 0.1, output: 0.2}\n")
+    p = Pricing(f)
+    assert p.lookup("qwen2.5-coder-7b", defaults=False) == p.lookup("qwen2.5-coder-7b") == Price(0.1, 0.2)
+    assert p.lookup("gpt-4.1-mini") is not None and p.lookup("gpt-4.1-mini", defaults=False) is None
+    assert Pricing().lookup("gpt-4.1-mini", defaults=False) is None

@@ -16,8 +16,8 @@ from typing import Any
 import anthropic
 
 from synthloop.llm.base import LLMRequest, LLMResponse, Usage
-from synthloop.llm.pricing import Pricing
-from synthloop.llm.providers import ModelConfigError, NetworkSynthesizer, sdk_failure
+from synthloop.llm.pricing import Pricing, official_endpoint
+from synthloop.llm.providers import ModelConfigError, NetworkSynthesizer, resolve_base_url, sdk_failure
 from synthloop.llm.retry import Failure, RetryPolicy
 
 
@@ -41,13 +41,15 @@ class AnthropicSynthesizer(NetworkSynthesizer):
     def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None,
                  policy: RetryPolicy | None = None, pricing: Pricing | None = None) -> None:
         super().__init__(model, policy=policy, pricing=pricing)
+        # ANTHROPIC_BASE_URL is honoured as the SDK would, but resolved here so the run records and prices it
+        self.base_url, self.base_url_from = resolve_base_url("anthropic", base_url)
         key = api_key or os.environ.get("ANTHROPIC_API_KEY")
         if not key:
-            if base_url is None:
-                raise ModelConfigError(f"{self.name} needs ANTHROPIC_API_KEY (or --base-url for a compatible server)")
+            if official_endpoint("anthropic", self.base_url):
+                raise ModelConfigError(f"{self.name} needs ANTHROPIC_API_KEY (or --base-url or ANTHROPIC_BASE_URL "
+                                       "for a compatible server)")
             key = "not-needed"
         self._remember_secret(key)
-        self.base_url = base_url
         self._api_key = key
 
     def _make_client(self) -> anthropic.AsyncAnthropic:

@@ -19,8 +19,14 @@ from typing import Any
 import openai
 
 from synthloop.llm.base import LLMRequest, LLMResponse, Usage
-from synthloop.llm.pricing import Pricing
-from synthloop.llm.providers import ModelConfigError, NetworkSynthesizer, ollama_base_url, sdk_failure
+from synthloop.llm.pricing import Pricing, official_endpoint
+from synthloop.llm.providers import (
+    ModelConfigError,
+    NetworkSynthesizer,
+    ollama_base_url,
+    resolve_base_url,
+    sdk_failure,
+)
 from synthloop.llm.retry import Failure, RetryPolicy
 
 _REASONING_MODEL = re.compile(r"^(o\d|gpt-5)")
@@ -45,16 +51,20 @@ class OpenAISynthesizer(NetworkSynthesizer):
                  free: bool = False) -> None:
         self.provider = provider
         super().__init__(model, policy=policy, pricing=pricing, free=free)
+        # OPENAI_BASE_URL is honoured as the SDK would, but resolved here so the run records and prices it
+        if provider == "openai":
+            self.base_url, self.base_url_from = resolve_base_url("openai", base_url)
+        else:  # ollama: its own URL (OLLAMA_HOST), never OPENAI_BASE_URL
+            self.base_url, self.base_url_from = base_url, ("argument" if base_url else None)
+        official = official_endpoint("openai", self.base_url)
         key = api_key or os.environ.get("OPENAI_API_KEY")
         if not key:
-            if base_url is None:
-                raise ModelConfigError(
-                    f"{self.name} needs OPENAI_API_KEY (or --base-url for a local OpenAI-compatible server)")
+            if official:
+                raise ModelConfigError(f"{self.name} needs OPENAI_API_KEY (or --base-url or OPENAI_BASE_URL for "
+                                       "a local OpenAI-compatible server)")
             key = "not-needed"  # local servers ignore it, but the SDK insists on one
         self._remember_secret(key)
-        self.base_url = base_url
         self._api_key = key
-        official = base_url is None or "api.openai.com" in base_url
         self._use_completion_tokens = official and bool(_REASONING_MODEL.match(model))
 
     def _make_client(self) -> openai.AsyncOpenAI:

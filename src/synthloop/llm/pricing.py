@@ -1,10 +1,18 @@
 """Token prices and the cost of one call.
 
 The defaults ship as package data (``pricing.yaml``, dated inside the file).
-Prices drift, so a user YAML file of the same shape (``SYNTHLOOP_PRICING`` or
-an explicit path) is merged over the defaults model by model. A model with
-no price costs 0 and is reported as unpriced (``Pricing.is_priced``) so that
-the engine can warn instead of silently under-counting a budget.
+Prices drift, so a user YAML file of the same shape (``SYNTHLOOP_PRICING``,
+``--set llm.pricing=FILE`` or an explicit path) is merged over the defaults
+model by model. A model with no price costs 0 and is reported as unpriced
+(``Pricing.is_priced``) so that reports say ``unpriced`` instead of ``$0.0000``
+and the engine can warn instead of silently under-counting a budget.
+
+The shipped defaults are the list prices of the providers' own endpoints.
+A run whose base URL is anything else (``--base-url``, ``OPENAI_BASE_URL``,
+``ANTHROPIC_BASE_URL``: a proxy, a gateway, vLLM, another vendor's
+compatible API) may serve a model under the same name at another price, or
+for free, so there only the user's own price file counts
+(:func:`endpoint_price`); without one the run is unpriced.
 
 Example override file::
 
@@ -16,11 +24,13 @@ Example override file::
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -85,6 +95,8 @@ class Pricing:
                  extra: dict[str, Price] | None = None) -> None:
         defaults, self.as_of = _default_table()
         self.table: dict[str, Price] = dict(defaults)
+        #: the user's own entries (price file and ``extra``): the only ones that price a non-official endpoint
+        self.user_table: dict[str, Price] = {}
         self.override_path = str(override_path) if override_path else None
         if override_path:
             path = Path(override_path)
@@ -94,11 +106,13 @@ class Pricing:
                 raise PricingError(f"cannot read price file {path}: {e.strerror or e}") from None
             except yaml.YAMLError as e:
                 raise PricingError(f"price file {path} is not valid YAML: {e}") from None
-            self.table.update(_parse_table(data, str(path)))
+            self.user_table.update(_parse_table(data, str(path)))
         if extra:
-            self.table.update(extra)
+            self.user_table.update(extra)
+        self.table.update(self.user_table)
         # longest keys first so that the first prefix hit is the longest one
         self._by_length = sorted(self.table, key=len, reverse=True)
+        self._user_by_length = sorted(self.user_table, key=len, reverse=True)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | os._Environ[str] | None = None,
@@ -107,14 +121,18 @@ class Pricing:
         env = os.environ if env is None else env
         return cls(path or env.get(ENV_VAR) or None)
 
-    def lookup(self, model: str) -> Price | None:
-        """Price for ``model`` (``provider/`` prefix ignored): exact name, then longest prefix."""
+    def lookup(self, model: str, *, defaults: bool = True) -> Price | None:
+        """Price for ``model`` (``provider/`` prefix ignored): exact name, then longest prefix.
+
+        ``defaults=False`` looks in the user's own entries only (for endpoints other than the provider's own).
+        """
+        table, by_length = (self.table, self._by_length) if defaults else (self.user_table, self._user_by_length)
         name = model.split("/", 1)[1] if "/" in model and model.split("/", 1)[0] in _PROVIDERS else model
-        if name in self.table:
-            return self.table[name]
-        for key in self._by_length:
+        if name in table:
+            return table[name]
+        for key in by_length:
             if name.startswith(key):
-                return self.table[key]
+                return table[key]
         return None
 
     def is_priced(self, model: str) -> bool:
@@ -127,6 +145,47 @@ class Pricing:
 
 
 _PROVIDERS = frozenset({"openai", "anthropic", "ollama"})
+
+#: the host of each provider's own endpoint: the only one the shipped list prices apply to
+OFFICIAL_HOSTS = {"openai": "api.openai.com", "anthropic": "api.anthropic.com"}
+
+
+def official_endpoint(provider: str, base_url: str | None) -> bool:
+    """Whether ``base_url`` is ``provider``'s own API (no base URL means the SDK's default: the provider's own).
+
+    The host is compared exactly, so ``https://api.openai.com.example.net`` is not OpenAI.
+    """
+    if not base_url:
+        return provider in OFFICIAL_HOSTS
+    try:
+        host = urlsplit(base_url if "://" in base_url else "https://" + base_url).hostname
+    except ValueError:
+        return False
+    return host is not None and host.lower() == OFFICIAL_HOSTS.get(provider)
+
+
+def endpoint_price(pricing: Pricing, provider: str, model: str, base_url: str | None) -> Price | None:
+    """The price of ``model`` as served at ``base_url``: the shipped list prices (and the user's file) on the
+    provider's own endpoint; anywhere else only an entry of the user's own price file, else None (unpriced)."""
+    return pricing.lookup(model, defaults=official_endpoint(provider, base_url))
+
+
+def unpriced_reason(pricing: Pricing, provider: str, model: str, base_url: str | None) -> str | None:
+    """Why ``model`` at ``base_url`` has no price (one clause for reports), or None when it has one."""
+    if endpoint_price(pricing, provider, model, base_url) is not None:
+        return None
+    if official_endpoint(provider, base_url):
+        return f"no price known for {model}; add it to a price table: --set llm.pricing=FILE.yaml"
+    return (f"{base_url} is not {provider}'s own endpoint, so the built-in list prices do not apply; "
+            "give its prices with --set llm.pricing=FILE.yaml")
+
+
+def env_base_url(provider: str, env: Mapping[str, str] | None = None) -> str | None:
+    """``OPENAI_BASE_URL`` / ``ANTHROPIC_BASE_URL`` for that provider (the variables the SDKs read), or None."""
+    name = {"openai": "OPENAI_BASE_URL", "anthropic": "ANTHROPIC_BASE_URL"}.get(provider)
+    env = os.environ if env is None else env
+    value = (env.get(name) or "").strip() if name else ""
+    return value or None
 
 
 @lru_cache(maxsize=8)

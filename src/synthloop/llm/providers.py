@@ -1,10 +1,16 @@
-"""What the OpenAI and Anthropic providers share: retries, timing, cost, key hygiene.
+"""What the OpenAI and Anthropic providers share: retries, timing, cost, key hygiene, the base URL.
 
 A provider implements one method, :meth:`NetworkSynthesizer._attempt`, which
 performs a single HTTP call and either returns a parsed :class:`LLMResponse`
 (without attempts, latency or cost) or raises a :class:`Failure`. Everything
 around it (the retry loop, the per-call deadline, pricing, and making sure no
 API key can appear in an error message) lives here once.
+
+The base URL is resolved here too (:func:`resolve_base_url`): ``--base-url``,
+else ``OPENAI_BASE_URL`` / ``ANTHROPIC_BASE_URL``, the variables the SDKs
+read themselves. Resolving it ourselves, rather than leaving it to the SDK,
+is what lets a run record where it sent its prompts and price them only when
+that is the provider's own endpoint (see :mod:`synthloop.llm.pricing`).
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from urllib.parse import urlsplit
 
 from synthloop.core.types import Artifact
 from synthloop.llm.base import LLMError, LLMRequest, LLMResponse, Synthesizer
-from synthloop.llm.pricing import Pricing, default_pricing
+from synthloop.llm.pricing import Pricing, default_pricing, endpoint_price, env_base_url, unpriced_reason
 from synthloop.llm.retry import Failure, RetryPolicy, call_with_retries, connection_cause, status_failure
 
 
@@ -40,6 +46,10 @@ class NetworkSynthesizer(Synthesizer):
         self.pricing = pricing or default_pricing()
         #: local servers (Ollama) cost nothing and count as priced
         self.free = free
+        #: where requests go (None: the SDK's default, the provider's own API); set by the subclass
+        self.base_url: str | None = None
+        #: where ``base_url`` came from: "argument" (--base-url, llm.base_url) or the environment variable's name
+        self.base_url_from: str | None = None
         self._secrets: list[str] = []
         self._client: Any = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
@@ -96,20 +106,36 @@ class NetworkSynthesizer(Synthesizer):
         resp.cost_usd = 0.0 if self.free else self._cost(resp)
         return resp
 
+    def _price(self, model: str) -> Any:
+        return endpoint_price(self.pricing, self.provider, model, self.base_url)
+
     def _cost(self, resp: LLMResponse) -> float:
-        price = self.pricing.lookup(resp.model) or self.pricing.lookup(self.model)
+        price = self._price(resp.model) or self._price(self.model)
         return 0.0 if price is None else price.cost(resp.usage)
 
     @property
     def priced(self) -> bool:
-        """False when the model has no price: its calls are counted as $0 and the engine should warn."""
-        return self.free or self.pricing.is_priced(self.model)
+        """False when the model has no price at this endpoint: reports say "unpriced" (its calls count as $0
+        against a budget, and the engine warns). A base URL other than the provider's own is priced only from
+        the user's own price file."""
+        return self.free or self._price(self.model) is not None
 
     def describe(self) -> dict[str, Any]:
+        reason = None if self.priced else unpriced_reason(self.pricing, self.provider, self.model, self.base_url)
         return {"name": self.name, "kind": self.kind, "provider": self.provider, "model": self.model,
-                "base_url": getattr(self, "base_url", None), "priced": self.priced,
-                "pricing_as_of": None if self.free else self.pricing.as_of,
-                "max_attempts": self.policy.max_attempts}
+                "base_url": self.base_url, "base_url_from": self.base_url_from, "priced": self.priced,
+                "unpriced_reason": reason, "pricing_as_of": None if self.free else self.pricing.as_of,
+                "price_file": self.pricing.override_path, "max_attempts": self.policy.max_attempts}
+
+
+def resolve_base_url(provider: str, base_url: str | None, env: Any = None) -> tuple[str | None, str | None]:
+    """``(base_url, where it came from)``: the argument if given, else the provider's ``*_BASE_URL`` variable."""
+    if base_url:
+        return base_url, "argument"
+    from_env = env_base_url(provider, env)
+    if from_env:
+        return from_env, {"openai": "OPENAI_BASE_URL", "anthropic": "ANTHROPIC_BASE_URL"}[provider]
+    return None, None
 
 
 def sdk_failure(exc: BaseException, sdk: Any) -> Failure | None:

@@ -12,6 +12,7 @@ import html
 from pathlib import Path
 from typing import Any
 
+from synthloop.report.labels import cost_text, is_baseline, synthesizer_label, unpriced_note
 from synthloop.report.summary import plot_progress, summarize
 
 
@@ -52,8 +53,8 @@ def write_html_report(run_dir: Path, out: Path | None = None) -> Path:
         "td,th{border:1px solid #ccc;padding:2px 8px;font-size:13px}pre{background:#f6f6f6;padding:8px;"
         "overflow-x:auto;font-size:12px}.flag{color:#b00;font-weight:bold}</style>",
         f"<h1>{_esc(s['task'])}</h1>",
-        f"<p>run <code>{_esc(s['run_dir'])}</code> · synthesizer <b>{_esc(s['synthesizer'].get('name'))}</b>"
-        f" ({_esc(s['synthesizer'].get('kind'))}) · status {_esc(s['status'])}</p>",
+        f"<p>run <code>{_esc(s['run_dir'])}</code> · synthesizer <b>{_esc(synthesizer_label(s['synthesizer']))}</b>"
+        f" · status {_esc(s['status'])}</p>",
         f"<img src='data:image/png;base64,{img}' alt='score per candidate'>",
         "<h2>Per generation</h2>",
         _table(["generation", "proposals", "valid", "best", "best so far"],
@@ -66,12 +67,21 @@ def write_html_report(run_dir: Path, out: Path | None = None) -> Path:
         parts.append(_table(["role", "candidate", "in-distribution", "held-out", "relative drop", "flagged"],
                             [[r["role"], r["candidate"], r["in_distribution"], r["heldout"], r["relative_drop"],
                               r["flagged"]] for r in g["rows"]]))
-    t = s["totals"]
-    parts.append("<h2>Totals</h2>" + _table(
-        ["LLM calls", "failed", "input tokens", "output tokens", "cost USD", "wall s", "candidates", "invalid",
-         "not evaluated"],
-        [[t["calls"], t["errors"], t["input_tokens"], t["output_tokens"], t["cost_usd"], t["wall_s"],
-          t["candidates"], t["invalid"], t.get("unevaluated", 0)]]))
+    t, synth = s["totals"], s["synthesizer"]
+    if is_baseline(synth):  # a baseline proposes without a model: no tokens, no cost, and never "LLM calls"
+        parts.append("<h2>Totals</h2>" + _table(
+            ["proposals", "failed", "synthesizer", "wall s", "candidates", "invalid", "not evaluated"],
+            [[t["calls"], t["errors"], synthesizer_label(synth), t["wall_s"], t["candidates"], t["invalid"],
+              t.get("unevaluated", 0)]]))
+    else:
+        parts.append("<h2>Totals</h2>" + _table(
+            ["LLM calls", "failed", "input tokens", "output tokens", "cost", "wall s", "candidates", "invalid",
+             "not evaluated"],
+            [[t["calls"], t["errors"], t["input_tokens"], t["output_tokens"], cost_text(t["cost_usd"], synth),
+              t["wall_s"], t["candidates"], t["invalid"], t.get("unevaluated", 0)]]))
+        note = unpriced_note(synth)
+        if note:
+            parts.append(f"<p>{_esc(note)}</p>")
     parts.append("<h2>Improvements (diff against the previous best)</h2>")
     prev_text = None
     for c in improvement_chain(s):

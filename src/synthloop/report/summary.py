@@ -113,6 +113,8 @@ def summarize(run_dir: Path, db: RunDB | None = None) -> dict[str, Any]:
         return {
             "run_dir": str(run_dir), "task": task.get("name"), "objective": task.get("objective"),
             "reference": task.get("reference"), "synthesizer": synth,
+            # `mutate` is a baseline, not an LLM; where the prompts went (--base-url or *_BASE_URL), if not the default
+            "baseline": synth.get("kind") == "baseline", "base_url": synth.get("base_url"),
             "status": status, "error": db.get_meta("error"), "stopped": db.get_meta("stopped"),
             "hint": f"resume with: synthloop resume {run_dir}" if status in RESUMABLE else None,
             "best": best, "final": pick.get(final_id),
@@ -120,6 +122,8 @@ def summarize(run_dir: Path, db: RunDB | None = None) -> dict[str, Any]:
             "rejections": rejections(cands, notes),
             "iterations": per_iter, "candidates": cands, "gate": db.get_meta("gate"),
             "totals": {**db.llm_totals(), "wall_s": db.get_meta("wall_s", 0.0), "candidates": len(cands),
+                       # False: cost_usd is 0 because the model has no price at that endpoint, not because it is free
+                       "priced": synth.get("priced") is not False,
                        "invalid": sum(1 for c in cands if not c["valid"] and c["status"] != "proposed"),
                        # stored but not evaluated: in flight when the run stopped; `synthloop resume` evaluates them
                        "unevaluated": sum(1 for c in cands if c["status"] == "proposed")},

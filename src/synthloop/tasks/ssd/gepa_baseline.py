@@ -165,9 +165,11 @@ def prepare_gepa(cfg: RunConfig, settings: GEPASettings) -> Path:
     if provider == "mutate":
         raise ConfigError("mutate is not a language model: GEPA needs one to write policies and to reflect; valid: "
                           "openai/<m>, anthropic/<m>, ollama/<m>, replay:<run-dir>")
-    key = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}.get(provider)
-    if key and not cfg.llm.base_url and not os.environ.get(key):
-        raise ConfigError(f"{cfg.llm.model} needs {key} in the environment (or --base-url for a compatible server)")
+    from synthloop.llm.factory import missing_key
+
+    needs = missing_key(cfg.llm.model, cfg.llm.base_url)  # OPENAI_BASE_URL / ANTHROPIC_BASE_URL count too
+    if needs:
+        raise ConfigError(needs)
     if provider == "replay" and not (Path(cfg.llm.model[7:]) / "run.sqlite").is_file():
         raise ConfigError(f"replay run {cfg.llm.model[7:]!r} has no run.sqlite; replay needs a recorded run directory")
     run_dir = Path(cfg.out) if cfg.out else Path("runs") / f"{new_run_id(cfg.task)}-gepa"
@@ -785,6 +787,7 @@ def _result(run: GEPABaseline, cfg: RunConfig, settings: GEPASettings, version: 
         "iterations": run.iterations,
         "candidates": cand_rows,
         "llm": {**totals, "policy": run.usage["policy"], "reflection": run.usage["reflection"]},
+        "synthesizer": run.engine.synth.describe(),
         "errors": run.errors,
         "wall_s": run.engine.budget.wall_s,
         "comparison_row": row,
@@ -798,6 +801,8 @@ def run_gepa(cfg: RunConfig, settings: GEPASettings, progress: Callable[[str], N
 
 def summary_line(result: dict[str, Any]) -> str:
     """One human line for the CLI."""
+    from synthloop.report.labels import cost_text
+
     b, best = result["budget"], result["best"]
     fb = (best["in_distribution"] or {}).get("feedback") or {}
     held = best.get("heldout") or {}
@@ -809,5 +814,6 @@ def summary_line(result: dict[str, Any]) -> str:
             f"({'changed' if best['prompt_changed'] else 'the seed prompt'}); feedback reward {f(fb.get('reward'))} "
             f"U {f(fb.get('efficiency'))}; selection {f(best.get('valset_score'))}; held-out reward "
             f"{f(held.get('reward'))}; metric calls {b['metric_calls_used']}/{b['metric_calls']}; LLM calls "
-            f"{result['llm']['calls']} (${float(result['llm']['cost_usd'] or 0):.4f}); gate {result['gate']['status']}")
+            f"{result['llm']['calls']} ({cost_text(result['llm']['cost_usd'], result.get('synthesizer'))}); gate "
+            f"{result['gate']['status']}")
 

@@ -81,6 +81,7 @@ def report(run_dir: str | Path, out_dir: str | Path | None = None) -> list[Path]
     A sweep directory (``synthloop sweep`` of ``ssd/*`` cells) gets the sweep's report instead:
     see :func:`report_sweep`.
     """
+    from synthloop.report.labels import calls_text, is_baseline
     from synthloop.report.summary import summarize
     from synthloop.store.db import RunDB
 
@@ -138,8 +139,10 @@ def report(run_dir: str | Path, out_dir: str | Path | None = None) -> list[Path]
                          f"<pre>{html.escape(diff) or '(identical)'}</pre></details>")
         prev = (f"gen {c['generation']}", code)
     t = summary["totals"]
-    parts.append(f"<h2>Tokens and cost</h2><p>LLM calls: {t.get('calls')}; input tokens: {t.get('input_tokens')};"
-                 f" output tokens: {t.get('output_tokens')}; cost: ${float(t.get('cost_usd') or 0):.4f};"
+    # mutate: "proposals N by baseline: mutate (no LLM)"; a model without a price at its endpoint: "cost unpriced"
+    synth = summary.get("synthesizer") or {}
+    parts.append(f"<h2>{'Proposals' if is_baseline(synth) else 'Tokens and cost'}</h2>"
+                 f"<p>{html.escape(calls_text(t, synth))};"
                  f" wall: {float(t.get('wall_s') or 0):.1f} s</p>")
     best = summary.get("best")
     fb = evals.get(best["id"], {}).get("feedback") if best else None

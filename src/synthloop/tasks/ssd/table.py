@@ -58,6 +58,9 @@ def _role_row(summary: dict[str, Any], role: str) -> dict[str, Any] | None:
 
 
 def llm_rows(run_dirs: list[Path]) -> list[dict[str, Any]]:
+    """One row per cell and role of the synthesis runs (a ``mutate`` run is a ``baseline: mutate`` row)."""
+    from synthloop.report.labels import method_label
+
     cells: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
     for d in run_dirs:
         run = _load(Path(d))
@@ -74,7 +77,8 @@ def llm_rows(run_dirs: list[Path]) -> list[dict[str, Any]]:
             per = [r for r in (_role_row(s, role) for s in sums) if r]
             if not per:
                 continue
-            row: dict[str, Any] = {"game": game, "method": f"{'GEPA' if gepa else 'LLM'} {model}", "feedback": mode,
+            method_name = f"GEPA {model}" if gepa else method_label(model)  # mutate: "baseline: mutate", no LLM
+            row: dict[str, Any] = {"game": game, "method": method_name, "feedback": mode,
                                    "role": role, "protocol": "self-play", "n": len(per)}
             for k in (*METRICS, "reward", "heldout_reward"):
                 row[k], row[f"{k}_ci"] = mean_ci([float(r[k]) for r in per if r.get(k) is not None])
@@ -155,7 +159,7 @@ def _print(rows: list[dict[str, Any]], out: Any) -> None:
     widths = [max(len(x) for x in col) for col in zip(head, *body)]
     for line in [head, ["-" * w for w in widths], *body]:
         print("  ".join(x.ljust(w) for x, w in zip(line, widths)), file=out)
-    print("mean ± 95% CI over repeats (LLM rows) or episodes (baselines); U, E, S, P on the feedback seeds;"
+    print("mean ± 95% CI over repeats (synthesis runs) or episodes (built-in policies); U, E, S, P on the feedback seeds;"
           " held-out r = mean per-agent return on the held-out seeds; best U = best repeat/episode.", file=out)
 
 
