@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import gc
 import itertools
 import os
@@ -120,10 +121,20 @@ class LocalExecutor(Executor):
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
         parent = os.getpid()
-        pid = iso.fork()
-        if pid == 0:
-            os.close(ours.detach())
-            _zygote_main(self.task, self.plan, theirs.detach(), parent, self.workers)
+        # Ctrl-C goes to the terminal's whole process group: held back across the fork, so the zygote cannot
+        # take it (and print a KeyboardInterrupt traceback) before it has left the group and ignores it
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        pid = -1
+        try:
+            pid = iso.fork()
+            if pid == 0:
+                with contextlib.suppress(ValueError):  # not the main thread: left as it is
+                    signal.signal(signal.SIGINT, signal.SIG_IGN)
+                os.close(ours.detach())
+                _zygote_main(self.task, self.plan, theirs.detach(), parent, self.workers, mask)
+        finally:
+            if pid != 0:
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         theirs.close()
         ours.setblocking(False)
         self.zygote_pid, self._ctl, self._dead = pid, ours, ""
@@ -402,8 +413,10 @@ def _wait_pid(pid: int, timeout: float | None) -> bool:
 
 
 # ---------------------------------------------------------------- zygote
-def _zygote_main(task: Task, plan: iso.Plan, ctl: int, parent: int, slots: int) -> NoReturn:
-    """Body of the zygote process. Never returns; exits when the engine goes away."""
+def _zygote_main(task: Task, plan: iso.Plan, ctl: int, parent: int, slots: int,
+                 mask: set[signal.Signals] | None = None) -> NoReturn:
+    """Body of the zygote process. Never returns; exits when the engine goes away. ``mask``: the signal mask
+    to restore once SIGINT is ignored (the parent forks with SIGINT blocked)."""
     zygote = None
     try:
         os.setsid()  # no terminal signals; the engine decides when we stop
@@ -412,6 +425,8 @@ def _zygote_main(task: Task, plan: iso.Plan, ctl: int, parent: int, slots: int) 
             os._exit(0)
         iso.set_process_name("sl-zygote")
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if mask is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, sb.raise_terminated)
         try:
