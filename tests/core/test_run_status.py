@@ -55,9 +55,9 @@ def test_unreachable_endpoint_fails_the_run_at_its_first_call_with_a_one_line_ca
              "--iterations", "5", "--out", str(run_dir), "-q", *FAST_RETRIES], env, tmp_path)
     assert r.returncode == 1, r.stderr
     assert time.monotonic() - t0 < 60
-    assert "error: cannot reach http://127.0.0.1:1/v1: connection refused (after 2 attempts)" in r.stderr.splitlines()
+    assert r.stderr.splitlines()[-1] == ("error: cannot reach http://127.0.0.1:1/v1: connection refused (after 2 "
+                                         f"attempts); resume with: synthloop resume {run_dir}")
     assert "Traceback" not in r.stderr
-    assert f"resume with: synthloop resume {run_dir}" in r.stderr
     # one call (its two attempts) and no more: not one failed call per generation
     assert _query(run_dir / "run.sqlite", "SELECT COUNT(*) FROM llm_calls") == [(1,)]
     s = _show(run_dir, cli_env)
@@ -72,7 +72,8 @@ def test_rejected_key_fails_the_run_without_retrying(tmp_path, cli_env):
                  "--out", str(run_dir), "-q", *FAST_RETRIES], cli_env, tmp_path)
         n_requests = len(srv.bodies)
     assert r.returncode == 1, r.stderr
-    assert f"error: the server at {srv.base_url} rejected the API key (HTTP 401)" in r.stderr.splitlines()
+    assert r.stderr.splitlines()[-1] == (f"error: the server at {srv.base_url} rejected the API key (HTTP 401); "
+                                         f"resume with: synthloop resume {run_dir}")
     assert n_requests == 1
     assert summarize(run_dir)["status"] == "failed"
 

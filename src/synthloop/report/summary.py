@@ -180,5 +180,6 @@ def end_of_run(summary: dict[str, Any]) -> tuple[int, list[str]]:
     candidate: the search ran as asked and its summary says so (with the rejection reasons).
     """
     if summary.get("status") == "failed":
-        return 1, [f"error: {summary.get('error') or 'the run failed'}", str(summary.get("hint") or "")]
+        hint = summary.get("hint")
+        return 1, [f"error: {summary.get('error') or 'the run failed'}" + (f"; {hint}" if hint else "")]
     return 0, []
