@@ -204,10 +204,15 @@ def get_ceilings(backend: str, *, threads: int | None = None, refresh: bool = Fa
 
         c = measure_cuda_ceilings()
         c.machine = key
+    _write_cache(path, c)
+    return c
+
+
+def _write_cache(path: Any, c: Ceilings) -> None:
+    """Replace the cached ceilings atomically (a concurrent reader sees the old file or the new one)."""
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps(c.to_dict(), indent=1))
     os.replace(tmp, path)
-    return c
 
 
 _RECHECKED: set[tuple[str, str]] = set()
@@ -230,10 +235,7 @@ def recheck_ceilings(backend: str, current: Ceilings, *, threads: int | None = N
     old = dict(current.levels)
     fresh.levels = [(f, max(bw, old.get(f, 0.0))) for f, bw in fresh.levels]
     fresh.peak_flops = max(fresh.peak_flops, current.peak_flops)
-    path = _cache_path(backend, fresh.machine)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(fresh.to_dict(), indent=1))
-    os.replace(tmp, path)
+    _write_cache(_cache_path(backend, fresh.machine), fresh)
     return fresh
 
 
